@@ -1,0 +1,229 @@
+"""Shared test harness: a private PostgreSQL + Redis for the session, the migrated schema, the demo region,
+and the whole platform (gateway + five services) as real uvicorn processes on free loopback ports.
+
+Everything runs on this machine; nothing is mocked. Tests build their own data through the APIs and use
+unique names, so they leave nothing that another test depends on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from infra.local.stack import Postgres, Redis, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+pytest_plugins: list[str] = []
+for _plugin in ("tests.fixtures.s3", "tests.fixtures.celery"):
+    if (REPO / (_plugin.replace(".", "/") + ".py")).exists():
+        pytest_plugins.append(_plugin)
+
+
+@dataclass
+class Stack:
+    var_dir: Path
+    database_url: str
+    redis_url: str
+    postgres: Postgres
+    redis: Redis
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def app_database_url(self) -> str:
+        from common.config import platform_settings
+
+        return platform_settings().application_dsn()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """Private PostgreSQL and Redis, migrated, with the gateway's signing keys, for this session."""
+    base = Path(tempfile.mkdtemp(prefix="th-test-"))
+    os.chmod(base, 0o755)
+    pg = Postgres(base / "pg").start()
+    rd = Redis(base / "redis", persist=False).start()
+    env = {
+        "TH_ENV": "test",
+        "TH_VAR_DIR": str(base / "var"),
+        "DATABASE_URL": pg.url(),
+        "REDIS_URL": rd.url,
+        "OBJECT_STORE": "file",
+        "OBJECT_STORE_ROOT": str(base / "var" / "objects"),
+        "LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    from common.config import platform_settings, reset_settings_cache
+
+    reset_settings_cache()
+    from gateway.identity.keys import ensure_keys
+
+    ensure_keys(platform_settings().keys_dir)
+    import asyncio
+
+    from common.migrations import migrate
+
+    asyncio.run(migrate(pg.url()))
+    try:
+        yield Stack(base / "var", pg.url(), rd.url, pg, rd, env)
+    finally:
+        rd.stop()
+        pg.stop(quiet=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def db(stack: Stack) -> AsyncIterator[object]:
+    """The application's pool (role th_app: row-level security applies)."""
+    from common.db import Database
+
+    database = await Database.connect(stack.app_database_url, max_size=5)
+    yield database
+    await database.close()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def admin_db(stack: Stack) -> AsyncIterator[object]:
+    """The owner's pool (migrations role): for checks the application must not be able to make."""
+    from common.db import Database
+
+    database = await Database.connect(stack.database_url, max_size=3)
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="session")
+def seeded(stack: Stack) -> Stack:
+    """The demo region of gateway/identity/seed.py, seeded once for the session."""
+    import asyncio
+
+    import asyncpg
+    from gateway.identity.seed import seed_demo_region
+
+    async def run() -> None:
+        conn = await asyncpg.connect(stack.database_url)
+        try:
+            async with conn.transaction():
+                await seed_demo_region(conn)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return stack
+
+
+@dataclass
+class Platform:
+    gateway_url: str
+    service_urls: dict[str, str]
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen[bytes]]
+    log_dir: Path
+
+    def service_url(self, name: str) -> str:
+        return self.service_urls[name]
+
+    def log(self, name: str) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")
+
+
+def _start(name: str, app_path: str, port: int, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    log = (log_dir / f"{name}.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app_path, "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--timeout-graceful-shutdown", "5"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], name: str, log_dir: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{(log_dir / f'{name}.log').read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} did not become healthy:\n{(log_dir / f'{name}.log').read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def platform(seeded: Stack) -> Iterator[Platform]:
+    """The gateway and the five services as real processes on free loopback ports."""
+    from common.services import SERVICES
+
+    log_dir = seeded.var_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ports = {spec.name: free_port() for spec in SERVICES}
+    gateway_port = free_port()
+    service_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env = {**os.environ, **seeded.env, "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}"}
+    env.update({spec.url_env: service_urls[spec.name] for spec in SERVICES})
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for spec in SERVICES:
+            procs[spec.name] = _start(spec.name, spec.app_path, ports[spec.name], env, log_dir)
+        procs["gateway"] = _start("gateway", "gateway.app:app", gateway_port, env, log_dir)
+        for spec in SERVICES:
+            _wait_ready(service_urls[spec.name], procs[spec.name], spec.name, log_dir)
+        _wait_ready(env["GATEWAY_URL"], procs["gateway"], "gateway", log_dir)
+        yield Platform(env["GATEWAY_URL"], service_urls, env, procs, log_dir)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def totp_for(username: str) -> str | None:
+    import pyotp
+    from gateway.identity.seed import DEMO_ACCOUNTS
+
+    for account in DEMO_ACCOUNTS:
+        if account.username == username and account.totp_secret:
+            return str(pyotp.TOTP(account.totp_secret).now())
+    return None
+
+
+@pytest.fixture(scope="session")
+def login(platform: Platform) -> Callable[[str], str]:
+    """``login(username) -> access token`` for a demo account, through the gateway (cached ~10 min)."""
+    from gateway.identity.seed import DEMO_PASSWORD
+
+    cache: dict[str, tuple[float, str]] = {}
+
+    def _login(username: str, password: str = DEMO_PASSWORD) -> str:
+        hit = cache.get(username)
+        if hit and time.monotonic() - hit[0] < 600 and password == DEMO_PASSWORD:
+            return hit[1]
+        form = {"grant_type": "password", "username": username, "password": password}
+        code = totp_for(username)
+        if code:
+            form["totp"] = code
+        r = httpx.post(f"{platform.gateway_url}/auth/token", data=form, timeout=10)
+        assert r.status_code == 200, f"login {username}: {r.status_code} {r.text}"
+        token = str(r.json()["access_token"])
+        cache[username] = (time.monotonic(), token)
+        return token
+
+    return _login
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

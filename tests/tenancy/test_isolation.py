@@ -1,0 +1,133 @@
+"""Facility isolation: a user of one township centre can neither read, list, change nor delete another's
+rows, through the gateway or by calling the service directly; the answer is 404, never a leak.
+
+The route guard at the bottom makes every new endpoint with a path parameter join the matrix here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from common.auth import Principal
+from tests.conftest import Platform, auth
+
+# (service, method, path template) of every route that takes an object id, with the fixture key of the
+# object it is exercised on. A new route fails test_every_id_route_is_covered until it is added here.
+ID_ROUTES: dict[tuple[str, str, str], str] = {
+    ("health_mgmt", "GET", "/api/health/patients/{patient_id}"): "patient",
+    ("health_mgmt", "PATCH", "/api/health/patients/{patient_id}"): "patient",
+    ("health_mgmt", "DELETE", "/api/health/patients/{patient_id}"): "patient",
+}
+
+BODIES = {"PATCH": {"version": 1, "address": "changed by another facility"}}
+
+
+def valid_id_number(seed: int) -> str:
+    from services.health_mgmt.identity import id_check_digit
+
+    first17 = f"370102198{seed % 10}0{(seed % 9) + 1}1{seed % 10}{seed % 1000:03d}"[:17]
+    return first17 + id_check_digit(first17)
+
+
+@pytest.fixture(scope="module")
+def objects_of_a(platform: Platform, login: Callable[[str], str]) -> dict[str, str]:
+    """Objects owned by 城关镇卫生院 (doctor_a), made through the gateway."""
+    token = login("doctor_a")
+    r = httpx.post(
+        f"{platform.gateway_url}/api/health/patients",
+        json={"name": "测试患者甲", "id_number": valid_id_number(uuid.uuid4().int), "phone": "13800138000"},
+        headers=auth(token),
+    )
+    assert r.status_code == 201, r.text
+    return {"patient": r.json()["id"]}
+
+
+def _bases(platform: Platform, service: str) -> list[str]:
+    return [platform.gateway_url, platform.service_url(service)]
+
+
+@pytest.mark.parametrize(("service", "method", "template"), sorted(ID_ROUTES))
+def test_other_township_gets_404(platform: Platform, login, objects_of_a, service, method, template) -> None:
+    token_b = login("doctor_b")
+    object_id = objects_of_a[ID_ROUTES[(service, method, template)]]
+    path = template.split("{")[0] + object_id
+    for base in _bases(platform, service):
+        r = httpx.request(method, base + path, headers=auth(token_b), json=BODIES.get(method))
+        assert r.status_code == 404, f"{base}{path}: {r.status_code} {r.text}"
+        assert r.json()["error"] == "not_found"
+        missing = httpx.request(method, base + template.split("{")[0] + str(uuid.uuid4()),
+                                headers=auth(token_b), json=BODIES.get(method))
+        assert missing.json() == r.json(), "a hidden row must answer exactly like a missing one"
+    # and it is untouched: the owner still reads it at version 1
+    owner = httpx.get(f"{platform.gateway_url}/api/health/patients/{object_id}", headers=auth(login("doctor_a")))
+    assert owner.status_code == 200 and owner.json()["version"] == 1
+
+
+def test_lists_do_not_leak(platform: Platform, login, objects_of_a) -> None:
+    token_b = login("doctor_b")
+    for base in _bases(platform, "health_mgmt"):
+        listing = httpx.get(f"{base}/api/health/patients", params={"limit": 200}, headers=auth(token_b))
+        assert listing.status_code == 200
+        assert objects_of_a["patient"] not in {p["id"] for p in listing.json()["items"]}
+        owner = httpx.get(f"{platform.gateway_url}/api/health/patients/{objects_of_a['patient']}",
+                          headers=auth(login("doctor_a"))).json()
+        search = httpx.get(f"{base}/api/health/patients", params={"q": owner["id_number"]}, headers=auth(token_b))
+        assert search.json()["items"] == []
+
+
+def test_reading_centre_sees_its_townships(platform: Platform, login, objects_of_a) -> None:
+    """The county hospital reads for 城关镇: it may see the patient but not change it."""
+    token = login("specialist")
+    pid = objects_of_a["patient"]
+    assert httpx.get(f"{platform.gateway_url}/api/health/patients/{pid}", headers=auth(token)).status_code == 200
+    r = httpx.patch(f"{platform.gateway_url}/api/health/patients/{pid}", json={"version": 1, "address": "x"},
+                    headers=auth(token))
+    assert r.status_code == 403
+    other = httpx.get(f"{platform.gateway_url}/api/health/patients/{pid}", headers=auth(login("specialist_city")))
+    assert other.status_code == 404
+
+
+def test_bureau_analyst_sees_no_patient(platform: Platform, login, objects_of_a) -> None:
+    token = login("analyst")
+    r = httpx.get(f"{platform.gateway_url}/api/health/patients/{objects_of_a['patient']}", headers=auth(token))
+    assert r.status_code == 403
+    assert httpx.get(f"{platform.gateway_url}/api/health/patients", headers=auth(token)).status_code == 403
+
+
+async def test_row_level_security_is_a_second_wall(db, objects_of_a) -> None:
+    """Even a query without any facility filter returns nothing of facility A to a principal of B."""
+    async with db.transaction(_principal_of_other_facility()) as conn:
+        seen = await conn.fetchval("SELECT count(*) FROM health_mgmt.patients WHERE id = $1",
+                                   uuid.UUID(objects_of_a["patient"]))
+        assert seen == 0
+        changed = await conn.execute("UPDATE health_mgmt.patients SET address = 'x' WHERE id = $1",
+                                     uuid.UUID(objects_of_a["patient"]))
+        assert changed == "UPDATE 0"
+    async with db.transaction() as conn:  # no principal at all: nothing is visible
+        assert await conn.fetchval("SELECT count(*) FROM health_mgmt.patients") == 0
+
+
+def _principal_of_other_facility() -> Principal:
+    return Principal(user_id=uuid.uuid4(), username="probe", roles=frozenset({"township_doctor"}),
+                     facility_id=uuid.uuid4())
+
+
+def test_every_id_route_is_covered(platform: Platform) -> None:
+    """Every service route with a path parameter must be in ID_ROUTES (so its isolation is tested)."""
+    from common.services import SERVICES
+
+    missing = []
+    for spec in SERVICES:
+        schema = httpx.get(f"{platform.service_url(spec.name)}/openapi.json").json()
+        for path, ops in schema.get("paths", {}).items():
+            if "{" not in path:
+                continue
+            for method in ops:
+                if method.upper() in {"GET", "POST", "PUT", "PATCH", "DELETE"} and \
+                        (spec.name, method.upper(), path) not in ID_ROUTES:
+                    missing.append(f"{spec.name} {method.upper()} {path}")
+    assert not missing, "routes without an isolation test: " + ", ".join(missing)
