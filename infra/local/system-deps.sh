@@ -24,5 +24,6 @@ case "$need" in
     ;;
   chromium)
     [ -x /usr/bin/chromium ] || apt_install chromium
+    fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || apt_install fonts-noto-cjk
     ;;
 esac

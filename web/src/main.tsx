@@ -1,0 +1,16 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { restoreSession } from "./api/session";
+import { App } from "./App";
+import { I18nProvider } from "./i18n";
+import "./styles.css";
+
+void restoreSession();
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <I18nProvider>
+      <App />
+    </I18nProvider>
+  </StrictMode>,
+);

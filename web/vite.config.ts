@@ -1,0 +1,22 @@
+import react from "@vitejs/plugin-react";
+import { defineConfig } from "vite";
+
+// `npm run dev` forwards the gateway's paths to a running gateway (default: `make run`'s port 8000).
+const gateway = process.env.TH_GATEWAY_URL ?? "http://127.0.0.1:8000";
+const gatewayPaths = ["/auth", "/api", "/readyz", "/healthz", "/dicom-web", "/wado", "/iiif", "/fhir"];
+
+export default defineConfig({
+  plugins: [react()],
+  base: "/",
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    target: "es2020",
+    sourcemap: false,
+    reportCompressedSize: false,
+    chunkSizeWarningLimit: 1024,
+  },
+  server: {
+    proxy: Object.fromEntries(gatewayPaths.map((path) => [path, { target: gateway, changeOrigin: false }])),
+  },
+});
