@@ -1,0 +1,42 @@
+"""The facility directory under ``/api/directory``: the names of the caller's region's facilities.
+
+Any signed-in user may read it (facility names are not patient data, and no person is listed), so that the
+services' pages can show "城关镇卫生院" for a ``facility_id`` without reading the gateway's schema. Each call
+is audited by the platform middleware like every other route.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Response
+
+from common.auth import Principal
+from common.db import Database
+from gateway.identity import facility_repository as facilities
+from gateway.identity.deps import database, gateway_principal
+from gateway.identity.models import DirectoryFacility
+
+router = APIRouter(prefix="/api/directory", tags=["directory"])
+
+# Names change rarely; a page may keep the list for a few minutes.
+CACHE_CONTROL = "private, max-age=300"
+
+
+@router.get("/facilities", response_model=list[DirectoryFacility])
+async def facility_directory(
+    response: Response,
+    principal: Principal = Depends(gateway_principal),
+    db: Database = Depends(database),
+) -> list[DirectoryFacility]:
+    """Every facility of your region (the region itself, its hospitals, townships and villages, active or
+    not): ``id, parent_id, kind, level, code, name_zh, name_en``, ordered by code."""
+    async with db.transaction(principal) as conn:
+        root: UUID | None = principal.region_id
+        if root is None:  # a facility outside any region: its own tree
+            root = await facilities.region_of(conn, principal.facility_id) or await facilities.top_of(
+                conn, principal.facility_id
+            )
+        found = await facilities.directory(conn, root) if root is not None else []
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    return found
