@@ -29,6 +29,7 @@ from common.config import PlatformSettings, platform_settings
 from common.db import Database
 from common.errors import error_body, install_error_handlers
 from common.logging import configure_logging, request_id_var
+from common.storage import install_presigned_route
 
 log = logging.getLogger("telehealth.http")
 
@@ -42,6 +43,8 @@ LATENCY = Histogram(
 )
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+# An extra readiness check: names to "ok" or "down: why" (the gateway adds every service's /readyz).
+ReadinessProbe = Callable[[FastAPI], Awaitable[dict[str, str]]]
 
 
 def route_template(scope: Scope) -> str:
@@ -99,9 +102,15 @@ class PlatformMiddleware:
                 self._finish(scope, 413, started, path)
                 request_id_var.reset(token)
                 return
-            receive = self._counting_receive(receive)
+            receive = self._counting_receive(receive, status_holder)
 
         async def send_wrapper(message: Message) -> None:
+            if status_holder.get("overflow"):
+                # The app caught the overflow while parsing its body (FastAPI answers 400): answer 413.
+                if message["type"] == "http.response.start":
+                    status_holder["status"] = 413
+                    await self._too_large(send, rid)
+                return
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 message.setdefault("headers", [])
@@ -122,7 +131,7 @@ class PlatformMiddleware:
                 await self._audit(scope, status, rid)
             request_id_var.reset(token)
 
-    def _counting_receive(self, receive: Receive) -> Receive:
+    def _counting_receive(self, receive: Receive, holder: dict[str, int]) -> Receive:
         seen = 0
 
         async def wrapped() -> Message:
@@ -131,6 +140,7 @@ class PlatformMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
+                    holder["overflow"] = 1
                     raise _BodyTooLarge
             return message
 
@@ -199,6 +209,13 @@ async def _check(name: str, probe: Callable[[], Awaitable[Any]]) -> tuple[str, s
         return name, f"down: {type(exc).__name__}"
 
 
+async def _extra_check(probe: ReadinessProbe, app: FastAPI) -> dict[str, str]:
+    try:
+        return await probe(app)
+    except Exception as exc:  # readiness reports, it does not raise
+        return {getattr(probe, "__name__", "extra"): f"down: {type(exc).__name__}"}
+
+
 def build_token_verifier(settings: PlatformSettings) -> TokenVerifier | None:
     path = settings.public_key_path
     if not path.exists():
@@ -218,6 +235,7 @@ def create_service_app(
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
     version: str = "0.1.0",
+    extra_readiness: Sequence[ReadinessProbe] = (),
 ) -> FastAPI:
     """Build a service's FastAPI app with the platform's conventions."""
     s = settings or platform_settings()
@@ -258,18 +276,28 @@ def create_service_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        checks = dict(await asyncio.gather(
-            _check("database", app.state.db.ping),
-            _check("redis", app.state.redis.ping),
-            _check("storage", app.state.store.check),
-        ))
+        own, extra = await asyncio.gather(
+            asyncio.gather(
+                _check("database", app.state.db.ping),
+                _check("redis", app.state.redis.ping),
+                _check("storage", app.state.store.check),
+            ),
+            asyncio.gather(*(_extra_check(probe, app) for probe in extra_readiness)),
+        )
+        checks = dict(own)
+        for part in extra:
+            checks.update(part)
         ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "service": name, "checks": checks},
-                            status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "service": name, "checks": checks}
+        if not ready:
+            body["down"] = sorted(k for k, v in checks.items() if v != "ok")
+        return JSONResponse(body, status_code=200 if ready else 503, headers=None if ready else {"Retry-After": "5"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    install_presigned_route(app)  # serves FileStore presigned URLs (/_objects/...); S3 presigns point at S3
 
     for router in routers:
         app.include_router(router)

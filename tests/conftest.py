@@ -172,6 +172,14 @@ def platform(seeded: Stack) -> Iterator[Platform]:
     service_urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {**os.environ, **seeded.env, "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}"}
     env.update({spec.url_env: service_urls[spec.name] for spec in SERVICES})
+    # Every test calls from 127.0.0.1: lift the gateway's per-address limits (tests/gateway/test_ratelimit.py
+    # runs a gateway of its own with small ones).
+    for name, value in (
+        ("GATEWAY_RATE_LOGIN_LIMIT", "100000"),
+        ("GATEWAY_RATE_ADDRESS_LIMIT", "1000000"),
+        ("GATEWAY_RATE_USER_LIMIT", "1000000"),
+    ):
+        env.setdefault(name, value)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for spec in SERVICES:

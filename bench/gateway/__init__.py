@@ -1,0 +1,1 @@
+"""Gateway benchmark (``python -m bench.gateway``)."""
