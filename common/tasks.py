@@ -54,6 +54,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     }
     for name in SERVICE_QUEUES
 }
+# ECG critical values: escalate alerts nobody acknowledged; re-queue analyses whose job was lost.
+BEAT_SCHEDULE["ecg.escalate_alerts"] = {"task": "ecg.escalate_alerts", "schedule": 60.0, "options": {"expires": 60.0}}
+BEAT_SCHEDULE["ecg.requeue_stalled"] = {"task": "ecg.requeue_stalled", "schedule": 60.0, "options": {"expires": 60.0}}
 
 
 def queue_for(task_name: str) -> str:

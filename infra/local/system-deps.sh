@@ -17,6 +17,8 @@ case "$need" in
     python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
     command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
     command -v redis-server >/dev/null || apt_install redis-server
+    # Chinese text in ECG report PDFs (services/ecg/report_pdf.py finds it at run time)
+    ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || apt_install fonts-noto-cjk
     ;;
   node)
     if ! command -v npm >/dev/null; then apt_install nodejs npm; fi

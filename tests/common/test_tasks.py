@@ -45,8 +45,10 @@ def test_one_queue_per_service_by_name_prefix() -> None:
 
 
 def test_beat_relays_every_service_every_few_seconds() -> None:
-    assert {e["task"] for e in BEAT_SCHEDULE.values()} == {f"{s.name}.relay_events" for s in SERVICES}
-    assert all(e["schedule"] <= 10 and e["options"]["expires"] for e in BEAT_SCHEDULE.values())
+    relays = {f"{s.name}.relay_events" for s in SERVICES}
+    assert relays <= {e["task"] for e in BEAT_SCHEDULE.values()}
+    assert all(e["schedule"] <= 10 and e["options"]["expires"] for e in BEAT_SCHEDULE.values() if e["task"] in relays)
+    assert all(e["options"]["expires"] for e in BEAT_SCHEDULE.values())  # a missed beat never piles up
 
 
 def test_worker_knows_every_task() -> None:

@@ -6,6 +6,7 @@ The route guard at the bottom makes every new endpoint with a path parameter joi
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 
@@ -21,9 +22,26 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("health_mgmt", "GET", "/api/health/patients/{patient_id}"): "patient",
     ("health_mgmt", "PATCH", "/api/health/patients/{patient_id}"): "patient",
     ("health_mgmt", "DELETE", "/api/health/patients/{patient_id}"): "patient",
+    ("ecg", "GET", "/api/ecg/recordings/{recording_id}"): "ecg_recording",
+    ("ecg", "GET", "/api/ecg/recordings/{recording_id}/signal"): "ecg_recording",
+    ("ecg", "GET", "/api/ecg/recordings/{recording_id}/original"): "ecg_recording",
+    ("ecg", "POST", "/api/ecg/recordings/{recording_id}/claim"): "ecg_recording",
+    ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report"): "ecg_recording",
+    ("ecg", "PUT", "/api/ecg/recordings/{recording_id}/report"): "ecg_recording",
+    ("ecg", "POST", "/api/ecg/recordings/{recording_id}/report/sign"): "ecg_recording",
+    ("ecg", "POST", "/api/ecg/recordings/{recording_id}/report/addenda"): "ecg_recording",
+    ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/pdf"): "ecg_recording",
+    ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/dicom"): "ecg_recording",
+    ("ecg", "POST", "/api/ecg/alerts/{alert_id}/acknowledge"): "ecg_alert",
 }
 
 BODIES = {"PATCH": {"version": 1, "address": "changed by another facility"}}
+# Routes whose body differs from their method's (a body that validates, so the answer is about the object).
+ROUTE_BODIES: dict[str, dict[str, object]] = {
+    "/api/ecg/recordings/{recording_id}/report": {"version": 1, "conclusion": "changed by another facility"},
+    "/api/ecg/recordings/{recording_id}/report/sign": {"version": 1},
+    "/api/ecg/recordings/{recording_id}/report/addenda": {"text": "added by another facility"},
+}
 
 
 def valid_id_number(seed: int) -> str:
@@ -34,8 +52,10 @@ def valid_id_number(seed: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def objects_of_a(platform: Platform, login: Callable[[str], str]) -> dict[str, str]:
+def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker: object) -> dict[str, str]:
     """Objects owned by 城关镇卫生院 (doctor_a), made through the gateway."""
+    from tests.ecg.ecg_service_support import critical_recording_with_alert
+
     token = login("doctor_a")
     r = httpx.post(
         f"{platform.gateway_url}/api/health/patients",
@@ -43,7 +63,12 @@ def objects_of_a(platform: Platform, login: Callable[[str], str]) -> dict[str, s
         headers=auth(token),
     )
     assert r.status_code == 201, r.text
-    return {"patient": r.json()["id"]}
+    return {"patient": r.json()["id"], **critical_recording_with_alert(platform.gateway_url, token)}
+
+
+def _fill(template: str, object_id: str) -> str:
+    """The path with its one id parameter filled in (the parameter may sit mid-path: .../{id}/report)."""
+    return re.sub(r"\{[^}]+\}", object_id, template)
 
 
 def _bases(platform: Platform, service: str) -> list[str]:
@@ -54,17 +79,24 @@ def _bases(platform: Platform, service: str) -> list[str]:
 def test_other_township_gets_404(platform: Platform, login, objects_of_a, service, method, template) -> None:
     token_b = login("doctor_b")
     object_id = objects_of_a[ID_ROUTES[(service, method, template)]]
-    path = template.split("{")[0] + object_id
+    path = _fill(template, object_id)
     for base in _bases(platform, service):
-        r = httpx.request(method, base + path, headers=auth(token_b), json=BODIES.get(method))
+        body = ROUTE_BODIES.get(template, BODIES.get(method))
+        r = httpx.request(method, base + path, headers=auth(token_b), json=body)
         assert r.status_code == 404, f"{base}{path}: {r.status_code} {r.text}"
         assert r.json()["error"] == "not_found"
-        missing = httpx.request(method, base + template.split("{")[0] + str(uuid.uuid4()),
-                                headers=auth(token_b), json=BODIES.get(method))
+        missing = httpx.request(method, base + _fill(template, str(uuid.uuid4())), headers=auth(token_b), json=body)
         assert missing.json() == r.json(), "a hidden row must answer exactly like a missing one"
     # and it is untouched: the owner still reads it at version 1
-    owner = httpx.get(f"{platform.gateway_url}/api/health/patients/{object_id}", headers=auth(login("doctor_a")))
-    assert owner.status_code == 200 and owner.json()["version"] == 1
+    if service == "health_mgmt":
+        owner = httpx.get(f"{platform.gateway_url}/api/health/patients/{object_id}", headers=auth(login("doctor_a")))
+        assert owner.status_code == 200 and owner.json()["version"] == 1
+    else:  # ecg: no report was claimed or signed, the alert is still open
+        rec = httpx.get(f"{platform.gateway_url}/api/ecg/recordings/{objects_of_a['ecg_recording']}",
+                        headers=auth(login("doctor_a"))).json()
+        assert rec["report_id"] is None and rec["status"] == "ready"
+        open_alerts = httpx.get(f"{platform.gateway_url}/api/ecg/alerts", headers=auth(login("doctor_a"))).json()
+        assert objects_of_a["ecg_alert"] in {a["id"] for a in open_alerts["items"]}
 
 
 def test_lists_do_not_leak(platform: Platform, login, objects_of_a) -> None:
@@ -109,6 +141,18 @@ async def test_row_level_security_is_a_second_wall(db, objects_of_a) -> None:
         assert changed == "UPDATE 0"
     async with db.transaction() as conn:  # no principal at all: nothing is visible
         assert await conn.fetchval("SELECT count(*) FROM health_mgmt.patients") == 0
+
+
+async def test_ecg_row_level_security_is_a_second_wall(db, objects_of_a) -> None:
+    """The ECG tables answer nothing of facility A to a principal of B, even without a WHERE on facility."""
+    rid, aid = uuid.UUID(objects_of_a["ecg_recording"]), uuid.UUID(objects_of_a["ecg_alert"])
+    async with db.transaction(_principal_of_other_facility()) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM ecg.recordings WHERE id = $1", rid) == 0
+        assert await conn.fetchval("SELECT count(*) FROM ecg.analyses WHERE recording_id = $1", rid) == 0
+        assert await conn.fetchval("SELECT count(*) FROM ecg.alerts WHERE id = $1", aid) == 0
+        changed = await conn.execute("UPDATE ecg.alerts SET status = 'acknowledged', acknowledged_at = now()"
+                                     " WHERE id = $1", aid)
+        assert changed == "UPDATE 0"
 
 
 def _principal_of_other_facility() -> Principal:

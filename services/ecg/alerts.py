@@ -1,0 +1,205 @@
+"""Critical values (危急值): one alert per critical recording, real-time delivery, acknowledgement, escalation.
+
+Delivery: each alert (and each escalation) is published as JSON on the Redis channel of the recording's
+facility, ``ecg:alerts:<facility id>``. A WebSocket subscriber listens on the channel of every facility its
+token lets it see, so the township centre hears its own alerts and the reading centre (whose token
+``serves`` the township) hears them too, without this service having to know the facility tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+
+from common.audit import AuditEntry, write
+from common.auth import Principal, Role
+from common.db import Database
+from common.errors import Conflict, Forbidden, NotFound
+from common.events import record_event
+from services.ecg import repository_alerts as repo
+from services.ecg.schemas import AcknowledgeIn, Alert
+from services.ecg.settings import EcgSettings, ecg_settings
+
+log = logging.getLogger("telehealth.ecg.alerts")
+
+# Most severe first: the alert's headline finding is the first of these the analysis raised.
+SEVERITY_ORDER: tuple[str, ...] = (
+    "vf_vt",
+    "asystole_pause",
+    "av_block_3",
+    "stemi",
+    "af_rvr",
+    "bradycardia",
+    "tachycardia",
+    "qtc_prolonged",
+)
+
+
+def _rank(code: str) -> int:
+    return SEVERITY_ORDER.index(code) if code in SEVERITY_ORDER else len(SEVERITY_ORDER)
+
+
+def channel(facility_id: UUID, settings: EcgSettings | None = None) -> str:
+    return f"{(settings or ecg_settings()).alert_channel_prefix}{facility_id}"
+
+
+def alert_values(recording: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The alert row for a recording whose analysis raised ``findings`` (at least one)."""
+    ordered = sorted(findings, key=lambda f: _rank(str(f.get("code", ""))))
+    head = ordered[0]
+    return {
+        "id": uuid.uuid4(),
+        "facility_id": recording["facility_id"],
+        "recording_id": recording["id"],
+        "finding": str(head.get("code", "critical")),
+        "findings": ordered,
+        "message_zh": "危急值:" + ";".join(str(f.get("zh") or f.get("code")) for f in ordered),
+        "message_en": "Critical value: " + "; ".join(str(f.get("en") or f.get("code")) for f in ordered),
+        "priority": recording["priority"],
+    }
+
+
+async def raise_alert(conn: asyncpg.Connection, recording: Any, findings: list[dict[str, Any]]) -> Alert | None:
+    """Insert the recording's alert and its event in the caller's transaction; None if it already exists."""
+    alert = await repo.insert_alert(conn, alert_values(recording, findings))
+    if alert is not None:
+        await record_event(
+            conn, "ecg", "ecg.critical_value", facility_id=alert.facility_id, subject_type="recording",
+            subject_id=alert.recording_id,
+            payload={"finding": alert.finding, "findings": [f.get("code") for f in alert.findings],
+                     "alert_id": str(alert.id), "source": "analysis"},
+        )
+    return alert
+
+
+def wire(alert: Alert, kind: str) -> bytes:
+    """The message subscribers receive: ``{"type": "alert"|"escalation"|"acknowledged", "alert": {...}}``."""
+    return orjson.dumps({"type": kind, "alert": alert.model_dump(mode="json")})
+
+
+async def publish(redis: aioredis.Redis, alert: Alert, kind: str = "alert") -> int:
+    """Publish on the owner facility's channel; the number of subscribers that got it."""
+    return int(await redis.publish(channel(alert.facility_id), wire(alert, kind)))
+
+
+async def deliver_pending(db: Database, redis: aioredis.Redis, principal: Principal, recording_id: UUID) -> None:
+    """Publish the recording's alert if it was never published (first delivery, or a redelivered task)."""
+    async with db.transaction(principal) as conn:
+        alert = await repo.unpublished_alert(conn, recording_id)
+        if alert is None:
+            return
+        await publish(redis, alert)
+        await repo.mark_published(conn, alert.id)
+
+
+# -- the caller's view ------------------------------------------------------------------------------
+
+
+def _require_clinical(principal: Principal) -> None:
+    if not principal.is_clinical:
+        raise Forbidden("critical values are open to clinical roles only")
+
+
+async def list_alerts(db: Database, principal: Principal, *, include_acknowledged: bool = False) -> list[Alert]:
+    """Open alerts of every facility the caller may see (its own, and those its reading centre serves)."""
+    _require_clinical(principal)
+    async with db.transaction(principal) as conn:
+        return await repo.open_alerts(conn, principal.visible_facility_ids, include_acknowledged=include_acknowledged)
+
+
+def may_acknowledge(principal: Principal, alert: Alert) -> bool:
+    """A doctor of the recording's facility, or a reader (specialist) of the centre that serves it."""
+    own = alert.facility_id == principal.facility_id and principal.has_role(Role.TOWNSHIP_DOCTOR, Role.SPECIALIST)
+    reader = alert.facility_id in principal.serves and principal.has_role(Role.SPECIALIST)
+    return own or reader
+
+
+async def acknowledge(
+    db: Database, redis: aioredis.Redis, principal: Principal, alert_id: UUID, body: AcknowledgeIn
+) -> Alert:
+    _require_clinical(principal)
+    async with db.transaction(principal) as conn:
+        current = await repo.get_alert(conn, alert_id, principal.visible_facility_ids, lock=True)
+        if current is None:
+            raise NotFound("no such alert")
+        if not may_acknowledge(principal, current):
+            raise Forbidden("only a doctor of the facility or its reading centre's specialist may acknowledge")
+        if current.status != "open":
+            raise Conflict(f"the alert was already acknowledged by {current.acknowledged_name}")
+        alert = await repo.acknowledge(conn, alert_id, principal.user_id, principal.display_name, body.note)
+        assert alert is not None  # locked above and still open
+        minutes = (datetime.now(UTC) - alert.created_at).total_seconds() / 60
+        await record_event(
+            conn, "ecg", "ecg.critical_value_acknowledged", facility_id=alert.facility_id,
+            subject_type="recording", subject_id=alert.recording_id,
+            payload={"finding": alert.finding, "alert_id": str(alert.id), "minutes": round(minutes, 2),
+                     "escalation_level": alert.escalation_level},
+        )
+        await write(conn, AuditEntry.for_principal(
+            principal, source="ecg", action="ecg.alert.acknowledge", outcome="success", object_type="ecg_alert",
+            object_id=str(alert.id), detail={"recording_id": str(alert.recording_id), "finding": alert.finding},
+        ))
+    try:
+        await publish(redis, alert, "acknowledged")
+    except Exception:  # the acknowledgement stands; subscribers refresh on their next message
+        log.warning("publishing an acknowledgement failed", extra={"alert_id": str(alert.id)})
+    return alert
+
+
+async def escalate(db: Database, redis: aioredis.Redis, principal: Principal, *, after_minutes: float | None = None,
+                   settings: EcgSettings | None = None) -> list[Alert]:
+    """Escalate alerts left unacknowledged (beat task): mark, record the event, publish again."""
+    s = settings or ecg_settings()
+    minutes = s.alert_escalation_minutes if after_minutes is None else after_minutes
+    async with db.transaction(principal) as conn:
+        due = await repo.escalate_due(conn, minutes * 60, s.alert_max_escalations)
+        for alert in due:
+            await record_event(
+                conn, "ecg", "ecg.critical_value_escalated", facility_id=alert.facility_id,
+                subject_type="recording", subject_id=alert.recording_id,
+                payload={"finding": alert.finding, "alert_id": str(alert.id), "level": alert.escalation_level},
+            )
+    for alert in due:
+        try:
+            await publish(redis, alert, "escalation")
+        except Exception:  # escalated in the database; the next escalation publishes again
+            log.warning("publishing an escalation failed", extra={"alert_id": str(alert.id)})
+    async with db.transaction(principal) as conn:  # first deliveries that failed: try again
+        for alert in await repo.unpublished_open(conn):
+            await publish(redis, alert)
+            await repo.mark_published(conn, alert.id)
+    return due
+
+
+@asynccontextmanager
+async def feed(redis: aioredis.Redis, principal: Principal) -> AsyncIterator[PubSub]:
+    """A subscription to the alert channels of every facility the caller may see (subscribed on entry)."""
+    _require_clinical(principal)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(*(channel(f) for f in sorted(principal.visible_facility_ids, key=str)))
+    try:
+        yield pubsub
+    finally:
+        try:
+            await pubsub.unsubscribe()
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def next_message(pubsub: PubSub, wait_seconds: float) -> bytes | None:
+    """The next published alert message, or None after ``wait_seconds`` of quiet."""
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait_seconds)
+    if message is None:
+        return None
+    data = message.get("data")
+    return bytes(data) if isinstance(data, bytes | bytearray) else None

@@ -1,0 +1,128 @@
+"""HTTP and WebSocket layer of critical-value alerts (危急值)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from common.auth import Principal, TokenVerifier, current_principal
+from common.db import Database
+from common.errors import AppError, Forbidden, Unauthorized, error_body
+from services.ecg import alerts
+from services.ecg.schemas import AcknowledgeIn, Alert, AlertList
+
+log = logging.getLogger("telehealth.ecg.alerts")
+router = APIRouter(prefix="/api/ecg", tags=["ecg alerts"])
+HEARTBEAT_SECONDS = 25.0
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+@router.get("/alerts", response_model=AlertList)
+async def list_alerts(
+    request: Request,
+    include_acknowledged: bool = Query(default=False, description="also those acknowledged in the last 24 h"),
+    principal: Principal = Depends(current_principal),
+) -> AlertList:
+    """Open critical-value alerts of the caller's facility and of the facilities it reads for."""
+    items = await alerts.list_alerts(_db(request), principal, include_acknowledged=include_acknowledged)
+    return AlertList(items=items)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=Alert)
+async def acknowledge(
+    alert_id: UUID, request: Request, body: AcknowledgeIn | None = None,
+    principal: Principal = Depends(current_principal),
+) -> Alert:
+    """Acknowledge an alert (a doctor of the facility, or a specialist of its reading centre); 409 if done."""
+    return await alerts.acknowledge(_db(request), request.app.state.redis, principal, alert_id,
+                                    body or AcknowledgeIn())
+
+
+def websocket_token(ws: WebSocket) -> tuple[str | None, str | None]:
+    """(token, subprotocol to echo): ``access_token`` query, Authorization header, or the subprotocols
+    ``["bearer", <token>]`` / ``"bearer.<token>"`` (browsers cannot set headers on a WebSocket)."""
+    offered = list(ws.scope.get("subprotocols") or [])
+    for i, proto in enumerate(offered):
+        if proto.lower() == "bearer" and i + 1 < len(offered):
+            return offered[i + 1], proto
+        if proto.lower().startswith("bearer."):
+            return proto[len("bearer."):], proto
+    header = ws.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), None
+    return ws.query_params.get("access_token") or None, None
+
+
+async def _deny(ws: WebSocket, exc: AppError) -> None:
+    try:
+        await ws.send_denial_response(JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status))
+    except RuntimeError:  # the server has no denial-response extension: a policy close says as much
+        await ws.close(code={401: 4401, 403: 4403}.get(exc.status, 1008), reason=exc.detail[:120])
+
+
+def _authenticate(ws: WebSocket) -> tuple[Principal, str | None]:
+    token, subprotocol = websocket_token(ws)
+    verifier: TokenVerifier | None = getattr(ws.app.state, "token_verifier", None)
+    if not token or verifier is None:
+        raise Unauthorized("a bearer access token is required (access_token query parameter or subprotocol)")
+    principal = verifier.verify(token)
+    if not principal.is_clinical:
+        raise Forbidden("critical values are open to clinical roles only")
+    return principal, subprotocol
+
+
+@router.websocket("/alerts/ws")
+async def alerts_ws(ws: WebSocket) -> None:
+    """Real-time alerts: a ``snapshot`` of open alerts on connect, then ``alert``, ``escalation`` and
+    ``acknowledged`` messages as they happen, and a ``heartbeat`` when quiet."""
+    try:
+        principal, subprotocol = _authenticate(ws)
+    except AppError as exc:
+        await _deny(ws, exc)
+        return
+    ws.state.principal = principal  # the platform middleware audits the connection with it
+    redis = ws.app.state.redis
+    async with alerts.feed(redis, principal) as pubsub:  # subscribed before the snapshot: no gap
+        await ws.accept(subprotocol=subprotocol)
+        snapshot = await alerts.list_alerts(ws.app.state.db, principal)
+        await ws.send_text(orjson.dumps({"type": "snapshot",
+                                         "alerts": [a.model_dump(mode="json") for a in snapshot]}).decode())
+        closed = asyncio.create_task(_until_closed(ws))
+        quiet = 0.0
+        try:
+            while not closed.done():
+                message = await alerts.next_message(pubsub, 1.0)
+                if message:
+                    quiet = 0.0
+                    await ws.send_text(message.decode())
+                    continue
+                quiet += 1.0
+                if quiet >= HEARTBEAT_SECONDS:
+                    quiet = 0.0
+                    await ws.send_text('{"type":"heartbeat"}')
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            closed.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await closed
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    """Read (and ignore) what the client sends until it goes away."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return

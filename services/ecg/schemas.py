@@ -1,0 +1,186 @@
+"""Pydantic models of the ecg service (what the API answers and accepts)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Priority = Literal["routine", "urgent", "stat"]
+RecordingStatus = Literal["new", "analysing", "ready", "in_review", "signed", "failed"]
+PRIORITIES: tuple[str, ...] = ("routine", "urgent", "stat")
+STATUSES: tuple[str, ...] = ("new", "analysing", "ready", "in_review", "signed", "failed")
+
+
+class OriginalFile(BaseModel):
+    name: str
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+class SignalLayout(BaseModel):
+    """How the compact signal object is laid out: an .npy of int16, samples x leads, row-major."""
+
+    dtype: str = "<i2"
+    offset: int  # bytes of the .npy header: sample row r starts at offset + r * leads * 2
+    samples: int
+    leads: int
+    gain_mv: list[float]  # mV per count, per lead; the missing-sample code is -32768
+
+
+class RecordingSummary(BaseModel):
+    """A recording in lists and worklists (no analysis, no measurements)."""
+
+    id: UUID
+    facility_id: UUID
+    patient_id: UUID | None
+    priority: Priority
+    status: RecordingStatus
+    critical: bool
+    source_format: str
+    fs: float
+    lead_names: list[str]
+    duration_s: float
+    start_time: datetime | None
+    received_at: datetime
+    analysed_at: datetime | None
+    signed_at: datetime | None
+    reader_name: str | None = None
+
+
+class Recording(RecordingSummary):
+    """One recording with what the device and the machine reading said."""
+
+    uploaded_by: UUID
+    clinical_note: str | None
+    n_samples: int
+    device: dict[str, Any]
+    device_measurements: dict[str, Any]
+    file_patient: dict[str, Any]
+    warnings: list[str]
+    original_files: list[dict[str, Any]]
+    analysis_error: str | None
+    analysis: dict[str, Any] | None = None
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    alert_id: UUID | None = None
+    report_id: UUID | None = None
+
+
+class RecordingPage(BaseModel):
+    items: list[RecordingSummary]
+    limit: int
+    offset: int
+
+
+class Alert(BaseModel):
+    id: UUID
+    facility_id: UUID
+    recording_id: UUID
+    patient_id: UUID | None = None  # the recording's patient in the health_mgmt register, when it has one
+    finding: str
+    findings: list[dict[str, Any]]
+    message_zh: str
+    message_en: str
+    priority: Priority
+    status: Literal["open", "acknowledged"]
+    escalation_level: int
+    escalated_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: UUID | None
+    acknowledged_name: str | None
+    acknowledge_note: str | None
+    created_at: datetime
+
+
+class AlertList(BaseModel):
+    items: list[Alert]
+
+
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: str | None = Field(default=None, max_length=1000, description="what was done (called the patient...)")
+
+
+class Statement(BaseModel):
+    """One interpretation statement; ``source`` says whether the machine or the reader wrote it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str | None = Field(default=None, max_length=64)
+    zh: str = Field(default="", max_length=500)
+    en: str = Field(default="", max_length=500)
+    source: Literal["machine", "reader"] = "reader"
+
+
+class ReportDraftIn(BaseModel):
+    """The reader's edit of the draft; ``version`` guards against overwriting another edit."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    version: int = Field(ge=1)
+    measurements: dict[str, float | int | str | None] | None = Field(
+        default=None, description="confirmed or corrected measurements (hr_bpm, pr_ms, qrs_ms, qt_ms, qtc_ms, axes)"
+    )
+    statements: list[Statement] | None = Field(default=None, max_length=50)
+    conclusion: str | None = Field(default=None, max_length=4000)
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, description="the draft version the reader saw and signs")
+
+
+class AddendumIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Addendum(BaseModel):
+    id: UUID
+    author_id: UUID
+    author_name: str
+    text: str
+    content_hash: str
+    created_at: datetime
+
+
+class Report(BaseModel):
+    id: UUID
+    recording_id: UUID
+    facility_id: UUID
+    status: Literal["draft", "signed"]
+    reader_id: UUID
+    reader_name: str
+    measurements: dict[str, Any]
+    statements: list[dict[str, Any]]
+    conclusion: str
+    version: int
+    claimed_at: datetime
+    updated_at: datetime
+    signed_at: datetime | None
+    signed_by: UUID | None
+    signer_name: str | None
+    content_hash: str | None
+    turnaround_minutes: float | None
+    on_time: bool | None
+    pdf_ready: bool
+    dicom_ready: bool
+    addenda: list[Addendum] = Field(default_factory=list)
+
+
+class WorklistItem(RecordingSummary):
+    finding: str | None = None
+    alert_status: str | None = None
+
+
+class Worklist(BaseModel):
+    items: list[WorklistItem]
+    limit: int
+    offset: int
