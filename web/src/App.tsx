@@ -1,6 +1,7 @@
 import type { ReactNode } from "react";
 import { BrowserRouter, Navigate, Route, Routes } from "react-router-dom";
 import { RequireAuth } from "./auth/RequireAuth";
+import { ECG_AREA_PAGES, ecgRoutes } from "./ecg/routes";
 import { HomePage } from "./home/HomePage";
 import { LoginPage } from "./login/LoginPage";
 import { AREAS, type AreaKey } from "./shell/areas";
@@ -14,6 +15,7 @@ import { SystemStatusPage } from "./system/SystemStatus";
  */
 const AREA_PAGES: Partial<Record<AreaKey, ReactNode>> = {
   systemStatus: <SystemStatusPage />,
+  ...ECG_AREA_PAGES,
 };
 
 export function App() {
@@ -37,6 +39,7 @@ export function App() {
               element={<AreaRoute area={area.key}>{AREA_PAGES[area.key]}</AreaRoute>}
             />
           ))}
+          {ecgRoutes()}
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

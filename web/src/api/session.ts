@@ -221,6 +221,15 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
   return attempt();
 }
 
+/**
+ * The access token, refreshed first when about to expire, for what cannot go through apiFetch:
+ * XMLHttpRequest uploads (for their progress events) and WebSockets (token in the query string).
+ */
+export async function freshAccessToken(): Promise<string | null> {
+  if (accessToken && Date.now() > expiresAt - 10_000) await refreshSession().catch(() => undefined);
+  return accessToken;
+}
+
 /** GET/POST JSON through apiFetch; a non-2xx answer throws ApiError. */
 export async function apiJson<T>(path: string, init: RequestInit = {}): Promise<T> {
   const response = await apiFetch(path, init);

@@ -1,3 +1,4 @@
+import { ecgEn } from "./ecg.en";
 import type { Dictionary } from "./zh";
 
 /** English. Must have every key of zh.ts (the type checks it). */
@@ -105,6 +106,7 @@ export const en: Dictionary = {
     users: { title: "Users", summary: "Manage users, roles and two-factor authentication across the platform." },
     systemStatus: { title: "System status", summary: "Health of the gateway and each service." },
   },
+  ecg: ecgEn,
   system: {
     title: "System status",
     overallReady: "All services are running",

@@ -1,4 +1,6 @@
 /** 简体中文 — the default language. Every visible string of the app lives here and in en.ts. */
+import { ecgZh } from "./ecg.zh";
+
 export const zh = {
   app: {
     name: "区域远程医疗云",
@@ -103,6 +105,7 @@ export const zh = {
     users: { title: "用户", summary: "管理全平台用户、角色与双因素验证。" },
     systemStatus: { title: "系统状态", summary: "网关及各项服务的运行状态。" },
   },
+  ecg: ecgZh,
   system: {
     title: "系统状态",
     overallReady: "全部服务运行正常",

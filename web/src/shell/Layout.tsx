@@ -2,6 +2,8 @@ import { useState } from "react";
 import { NavLink, Outlet, useNavigate } from "react-router-dom";
 import { logout } from "../api/session";
 import { useUser } from "../auth/useSession";
+import { CriticalAlertBanner, NavAlertCount } from "../ecg/alerts/AlertBanner";
+import { EcgAlertsProvider } from "../ecg/alerts/AlertsProvider";
 import { useI18n } from "../i18n";
 import { Icon, LogoMark } from "../ui/Icon";
 import { areasFor } from "./areas";
@@ -23,6 +25,7 @@ export function Layout() {
   };
 
   return (
+    <EcgAlertsProvider>
     <div className="shell">
       <header className="topbar">
         <NavLink to="/home" className="brand" data-testid="app-title">
@@ -59,14 +62,17 @@ export function Layout() {
               <NavLink to={area.path} end className="nav-item" data-testid={`nav-item-${area.key}`}>
                 <Icon name={area.icon} />
                 <span>{t.areas[area.key].title}</span>
+                <NavAlertCount area={area.key} />
               </NavLink>
             </li>
           ))}
         </ul>
       </nav>
       <main className="content" id="main">
+        <CriticalAlertBanner />
         <Outlet />
       </main>
     </div>
+    </EcgAlertsProvider>
   );
 }
