@@ -58,6 +58,8 @@ class PlatformSettings(BaseSettings):
     gateway_url: str = "http://127.0.0.1:8000"
 
     log_level: str = "INFO"
+    # Peers whose X-Forwarded-For a service believes (the gateway's addresses); comma-separated in the env.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     max_body_bytes: int = Field(default=8 * 1024 * 1024, description="JSON/form body limit; uploads set their own")
 
     @model_validator(mode="after")

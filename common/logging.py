@@ -24,7 +24,10 @@ _SENSITIVE_KEYS = frozenset(
 )
 _ID_CARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message", "asctime", "color_message"}
+# Chatty at INFO: one line per received and finished task, every few seconds for the outbox relays.
+_QUIET = ("celery.worker.strategy", "celery.app.trace", "celery.beat")
 
 
 def mask(text: str) -> str:
@@ -69,6 +72,8 @@ def configure_logging(process: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     # uvicorn's access log prints full URLs (query strings may carry names): ours replaces it.
     logging.getLogger("uvicorn.access").disabled = True
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

@@ -141,7 +141,7 @@ def _start(name: str, app_path: str, port: int, env: dict[str, str], log_dir: Pa
     log = (log_dir / f"{name}.log").open("wb")
     return subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app_path, "--host", "127.0.0.1", "--port", str(port),
-         "--no-access-log", "--timeout-graceful-shutdown", "5"],
+         "--no-access-log", "--no-proxy-headers", "--timeout-graceful-shutdown", "5"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
 
