@@ -12,8 +12,11 @@ WEB_SOURCES := $(shell find web/src web/public web/index.html web/package.json w
 run: install web
 	$(PY) -m infra.local.run
 
-## test: install, build the web app, run the whole suite against real PostgreSQL, Redis, S3, Celery, Chromium
+## test: install, build the web app, lint and type-check, run the whole suite against real PostgreSQL, Redis,
+## S3, Celery workers and Chromium
 test: install web browser-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 install: $(STAMP)

@@ -57,7 +57,7 @@ def route_template(scope: Scope) -> str:
 def client_address(scope: Scope, trusted: Iterable[str]) -> str | None:
     """The caller's address; X-Forwarded-For is believed only from a trusted proxy (the gateway)."""
     client = scope.get("client")
-    peer = client[0] if client else None
+    peer: str | None = str(client[0]) if client else None
     if peer is not None and _is_trusted(peer, trusted):
         for name, value in scope.get("headers", []):
             if name == b"x-forwarded-for":

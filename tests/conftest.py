@@ -108,6 +108,7 @@ def seeded(stack: Stack) -> Stack:
     import asyncio
 
     import asyncpg
+
     from gateway.identity.seed import seed_demo_region
 
     async def run() -> None:
@@ -201,6 +202,7 @@ def platform(seeded: Stack) -> Iterator[Platform]:
 
 def totp_for(username: str) -> str | None:
     import pyotp
+
     from gateway.identity.seed import DEMO_ACCOUNTS
 
     for account in DEMO_ACCOUNTS:

@@ -86,7 +86,7 @@ def main() -> int:
         port = int(env.get("GATEWAY_PORT", GATEWAY_DEFAULT_PORT))
         if not _port_free(port):
             chosen = free_port()
-            print(f"port {port} is busy; the gateway takes {chosen}")  # noqa: T201
+            print(f"port {port} is busy; the gateway takes {chosen}")
             port = chosen
         env["GATEWAY_PORT"] = str(port)
         env["GATEWAY_URL"] = f"http://127.0.0.1:{port}"
@@ -98,7 +98,7 @@ def main() -> int:
         (var / "stack.env").write_text(
             "".join(f"{k}={env[k]}\n" for k in ("DATABASE_URL", "REDIS_URL", "GATEWAY_URL", "TH_VAR_DIR"))
         )
-        print(_banner(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}", seeded_now))  # noqa: T201
+        print(_banner(f"http://{host if host != '0.0.0.0' else '127.0.0.1'}:{port}", seeded_now))
 
         procfile = parse_procfile((REPO_ROOT / "Procfile").read_text())
         manager = Manager(Printer(sys.stdout))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Literal
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -32,7 +33,7 @@ def birth_of(id_number: str) -> date:
         raise ValueError("身份证号 carries an impossible birth date") from exc
 
 
-def sex_of(id_number: str) -> str:
+def sex_of(id_number: str) -> Literal["male", "female"]:
     return "male" if int(id_number[16]) % 2 == 1 else "female"
 
 
