@@ -45,10 +45,9 @@ class RecordingSink:
 @pytest_asyncio.fixture(loop_scope="session")
 async def outbox(admin_db: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     schema = f"relay_t{uuid.uuid4().hex[:8]}"
-    ddl = (REPO / "services/ecg/migrations/0001_outbox.sql").read_text().replace("ecg.outbox", f"{schema}.outbox")
     async with admin_db.transaction() as conn:
         await conn.execute(f"CREATE SCHEMA {schema}")
-        await conn.execute(ddl)
+        await conn.execute("SELECT platform.create_outbox($1)", schema)  # the services' own outbox DDL
         await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO th_app")
         await conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO th_app")
     monkeypatch.setattr(events, "OUTBOX_SCHEMAS", events.OUTBOX_SCHEMAS | {schema})
