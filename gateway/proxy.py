@@ -5,7 +5,8 @@ answered here, never by FastAPI's router: the bearer token is verified (401 with
 except on the service's declared public prefixes), the rate limits are counted, and the request is streamed
 to the service with aiohttp, the response streamed back. Bodies are never buffered: both directions move
 chunk by chunk with back-pressure, so a 2 GB upload keeps the gateway's memory flat. Everything else (the
-gateway's own API, docs, the web app) goes on to the FastAPI app, after the login and API rate limits.
+gateway's own API, docs, the web app) goes on to the FastAPI app, after the login and API rate limits
+(the token endpoint's small form body is read first, to count a refresh apart from a sign-in).
 
 Proxied requests skip the gateway's own audit and body limit: the service audits and limits each request
 itself, with the same request id (``X-Request-ID``), which the gateway forwards or makes.
@@ -15,16 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+from urllib.parse import unquote_plus
 
 import aiohttp
 from fastapi import FastAPI
 from pydantic_settings import SettingsConfigDict
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.app import LATENCY, REQUESTS
 from common.config import ServiceSettings
@@ -105,8 +108,11 @@ class GatewayEdge:
         spec = owner_of(scope["path"])
         runtime = _runtime(scope)
         if spec is None:
-            if kind == "http" and runtime is not None and not await self._gateway_limits(scope, send, runtime):
-                return
+            if kind == "http" and runtime is not None:
+                passed = await self._gateway_limits(scope, receive, send, runtime)
+                if passed is None:
+                    return
+                receive = passed
             await self.app(scope, receive, send)
             return
         rid = request_id(scope)
@@ -125,15 +131,19 @@ class GatewayEdge:
         finally:
             request_id_var.reset(token)
 
-    async def _gateway_limits(self, scope: Scope, send: Send, runtime: ProxyRuntime) -> bool:
-        """Rate limits for the gateway's own API; False when the request was refused (answer sent)."""
+    async def _gateway_limits(
+        self, scope: Scope, receive: Receive, send: Send, runtime: ProxyRuntime
+    ) -> Receive | None:
+        """Rate limits for the gateway's own API: the ``receive`` to go on with (it replays a token request's
+        body, which was read to tell a refresh from a sign-in), or None when refused (answer sent)."""
         limiter = runtime.limiter
         path: str = scope["path"]
         if limiter is None or not limiter.enabled:
-            return True
+            return receive
         address = caller_address(scope, runtime.settings.trusted())
         if path == LOGIN_PATH:
-            decision = await limiter.check_login(address)
+            refresh, receive = await refresh_grant_only(scope, receive)
+            decision = await (limiter.check_refresh(address) if refresh else limiter.check_login(address))
         elif path.startswith(runtime.settings.limited_prefixes):
             user = None
             token = bearer(scope)
@@ -144,11 +154,11 @@ class GatewayEdge:
                     user = None  # the route itself answers the bad token
             decision = await limiter.check_request(user, address)
         else:
-            return True
+            return receive
         if decision.allowed:
-            return True
+            return receive
         await _refuse(send, decision, request_id(scope))
-        return False
+        return None
 
     async def _proxy_http(
         self, scope: Scope, receive: Receive, send: Send, spec: ServiceSpec, runtime: ProxyRuntime, rid: str
@@ -221,6 +231,57 @@ class GatewayEdge:
             _observe(spec, method, status, started)
 
 
+TOKEN_PEEK_BYTES = 16 * 1024  # a token request is well under 2 KiB; a bigger body is counted as a sign-in
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def refresh_grant_only(scope: Scope, receive: Receive) -> tuple[bool, Receive]:
+    """Whether a request to the token endpoint is a refresh-token grant, and the ``receive`` to pass on
+    (replaying whatever body was read).
+
+    Only a POST with a small, complete form body whose every ``grant_type`` is ``refresh_token`` counts as
+    a refresh: anything else (a password grant, a missing or repeated-and-different grant type, JSON,
+    multipart, a body over ``TOKEN_PEEK_BYTES``) is counted against the strict login limit, so no shape of
+    request escapes it. Fields are split on ``&`` and ``;`` (the finest any form parser splits), so a
+    ``grant_type=password`` the app could see is always seen here too.
+    """
+    if scope.get("method") != "POST":
+        return False, receive
+    content_type = declared = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1").partition(";")[0].strip().lower()
+        elif name == b"content-length":
+            declared = value.decode("latin-1").strip()
+    too_big = declared is not None and not (declared.isdigit() and int(declared) <= TOKEN_PEEK_BYTES)
+    if content_type != _FORM or too_big:
+        return False, receive
+    read: list[Message] = []
+    body = bytearray()
+    complete = False
+    while len(body) <= TOKEN_PEEK_BYTES:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request":
+            break  # the caller went away: the app sees the disconnect
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            complete = True
+            break
+
+    async def replay() -> Message:
+        return read.pop(0) if read else await receive()
+
+    if not complete or len(body) > TOKEN_PEEK_BYTES:
+        return False, replay
+    grants = [
+        unquote_plus(value, encoding="latin-1")
+        for name, _, value in (part.partition("=") for part in re.split("[&;]", body.decode("latin-1")))
+        if unquote_plus(name, encoding="latin-1") == "grant_type"
+    ]
+    return bool(grants) and all(g == "refresh_token" for g in grants), replay
+
+
 async def authorize(
     scope: Scope, send: Send, spec: ServiceSpec, runtime: ProxyRuntime, rid: str, *, websocket: bool = False
 ) -> int:
@@ -276,7 +337,12 @@ def _classify(exc: Exception, spec: ServiceSpec) -> tuple[int, str, str, dict[st
 
 
 def _limit_text(decision: Decision) -> str:
-    who = {"user": "this account", "address": "this address", "login": "login attempts from this address"}
+    who = {
+        "user": "this account",
+        "address": "this address",
+        "login": "login attempts from this address",
+        "refresh": "session refreshes from this address",
+    }
     return f"too many requests for {who.get(decision.subject, 'this caller')}; retry in {decision.retry_after} s"
 
 

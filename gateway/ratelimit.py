@@ -3,7 +3,9 @@
 A sliding-window counter (the current fixed window plus the previous one weighted by how much of it still
 overlaps the sliding window) in one Lua script: one round trip checks every key of a request and counts
 the request only when all keys allow it. The script reads Redis's clock, so several gateways share one
-window. The login endpoint has its own, stricter per-address limit.
+window. Password grants of the token endpoint have their own, stricter per-address limit (guessing); its
+refresh grants have another, looser one: every open tab of a township centre behind one NAT address
+refreshes its session, and a refresh token (256 random bits) cannot be guessed.
 
 When Redis is unreachable the limiter lets requests through (and says so in the log): it protects the
 platform, it must not take it down; ``/readyz`` reports Redis as down meanwhile.
@@ -48,7 +50,9 @@ class RateLimitSettings(ServiceSettings):
     rate_user_limit: int = 3000
     rate_address_limit: int = 12000
     rate_login_window_seconds: int = 300
-    rate_login_limit: int = 20
+    rate_login_limit: int = 20  # password grants (and anything at the token endpoint that is not a refresh)
+    rate_refresh_window_seconds: int = 300
+    rate_refresh_limit: int = 600  # refresh-token grants
     rate_key_prefix: str = "rl"
 
 
@@ -180,7 +184,7 @@ class PipelinedScript:
 class Decision:
     allowed: bool
     retry_after: int = 0  # seconds, rounded up
-    subject: str = ""  # "user", "address" or "login" when refused
+    subject: str = ""  # "user", "address", "login" or "refresh" when refused
 
 
 class RateLimiter:
@@ -211,12 +215,21 @@ class RateLimiter:
         return await self._check(subjects, s.rate_window_seconds)
 
     async def check_login(self, address: str | None) -> Decision:
-        """Count one login attempt from ``address`` against the stricter login limit."""
+        """Count one sign-in attempt (password grant) from ``address`` against the stricter login limit."""
         s = self.settings
         if not address:
             return Decision(True)
         return await self._check(
             [("login", f"{s.rate_key_prefix}:l:{address}", s.rate_login_limit)], s.rate_login_window_seconds
+        )
+
+    async def check_refresh(self, address: str | None) -> Decision:
+        """Count one refresh-token grant from ``address`` against the refresh limit (not the login one)."""
+        s = self.settings
+        if not address:
+            return Decision(True)
+        return await self._check(
+            [("refresh", f"{s.rate_key_prefix}:r:{address}", s.rate_refresh_limit)], s.rate_refresh_window_seconds
         )
 
     async def _check(self, subjects: list[tuple[str, str, int]], window_seconds: int) -> Decision:

@@ -177,6 +177,7 @@ def platform(seeded: Stack) -> Iterator[Platform]:
     # runs a gateway of its own with small ones).
     for name, value in (
         ("GATEWAY_RATE_LOGIN_LIMIT", "100000"),
+        ("GATEWAY_RATE_REFRESH_LIMIT", "100000"),
         ("GATEWAY_RATE_ADDRESS_LIMIT", "1000000"),
         ("GATEWAY_RATE_USER_LIMIT", "1000000"),
     ):
@@ -200,37 +201,118 @@ def platform(seeded: Stack) -> Iterator[Platform]:
                 proc.kill()
 
 
-def totp_for(username: str) -> str | None:
-    import pyotp
-
+def _demo_totp_secret(username: str) -> str | None:
     from gateway.identity.seed import DEMO_ACCOUNTS
 
-    for account in DEMO_ACCOUNTS:
-        if account.username == username and account.totp_secret:
-            return str(pyotp.TOTP(account.totp_secret).now())
-    return None
+    return next((a.totp_secret for a in DEMO_ACCOUNTS if a.username == username and a.totp_secret), None)
+
+
+def totp_for(username: str) -> str | None:
+    """The current TOTP code of a demo admin, to look at (e.g. to make a wrong one from). To sign in with,
+    use :func:`fresh_totp`: the gateway accepts each code once."""
+    import pyotp
+
+    secret = _demo_totp_secret(username)
+    return str(pyotp.TOTP(secret).now()) if secret else None
+
+
+_TOTP_STEPS_USED: dict[str, int] = {}  # secret -> the last time step this test process handed out
+TOTP_WAITED: list[float] = []  # seconds fresh_code slept, for whoever wants to know what it costs
+
+
+def fresh_code(secret: str, *, last_accepted: int | None = None) -> str:
+    """A TOTP code of ``secret`` for a time step later than any this test process handed out and than
+    ``last_accepted`` (the gateway's ``gateway.users.totp_last_step``, when known).
+
+    The gateway refuses a code whose time step is not later than the last one it accepted for the account
+    (RFC 6238 §5.2). It takes codes up to ``VALID_WINDOW`` steps ahead of its clock (for phones that run
+    fast), so when the current step was used this answers the next step's code at once, and waits (until
+    the next 30-s step begins, pyotp's ``interval - time % interval``) only when that one was used too.
+    The step counts as used from here on, whether or not the sign-in then succeeds.
+    """
+    import pyotp
+
+    from gateway.identity.mfa import VALID_WINDOW
+
+    totp = pyotp.TOTP(secret)
+    used = max(_TOTP_STEPS_USED.get(secret, -1), -1 if last_accepted is None else last_accepted)
+    while True:
+        now = time.time()
+        current = totp.timecode(now)
+        step = max(current, used + 1)
+        if step <= current + VALID_WINDOW:
+            _TOTP_STEPS_USED[secret] = step
+            return str(totp.generate_otp(step))
+        wait = (step - VALID_WINDOW) * totp.interval - now + 0.05
+        TOTP_WAITED.append(wait)
+        time.sleep(wait)
+
+
+def last_totp_step(username: str) -> int | None:
+    """``gateway.users.totp_last_step`` of ``username`` in the session's database (None without a stack),
+    so sign-ins made by other helpers count too. Asked from a thread of its own: callers may be inside a
+    running event loop (async tests, Playwright's sync API)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    dsn = os.environ.get("DATABASE_URL")
+    if not dsn:
+        return None
+
+    async def query() -> int | None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            value = await conn.fetchval("SELECT totp_last_step FROM gateway.users WHERE username = $1", username)
+            return None if value is None else int(value)
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, query()).result(timeout=30)
+
+
+def fresh_totp(username: str) -> str | None:
+    """:func:`fresh_code` of a demo account, past the gateway's record of it (None for accounts without a
+    second factor)."""
+    secret = _demo_totp_secret(username)
+    return fresh_code(secret, last_accepted=last_totp_step(username)) if secret else None
 
 
 @pytest.fixture(scope="session")
 def login(platform: Platform) -> Callable[[str], str]:
-    """``login(username) -> access token`` for a demo account, through the gateway (cached ~10 min)."""
+    """``login(username) -> access token`` for a demo account, through the gateway.
+
+    One password sign-in per account and session: the token is kept ~10 minutes and then renewed with
+    the refresh token, so the administrators' TOTP codes (good for one sign-in each) are rarely needed.
+    """
     from gateway.identity.seed import DEMO_PASSWORD
 
-    cache: dict[str, tuple[float, str]] = {}
+    cache: dict[str, tuple[float, str, str]] = {}  # username -> (when, access token, refresh token)
+
+    def _token(form: dict[str, str]) -> httpx.Response:
+        return httpx.post(f"{platform.gateway_url}/auth/token", data=form, timeout=10)
 
     def _login(username: str, password: str = DEMO_PASSWORD) -> str:
         hit = cache.get(username)
-        if hit and time.monotonic() - hit[0] < 600 and password == DEMO_PASSWORD:
-            return hit[1]
+        if hit and password == DEMO_PASSWORD:
+            if time.monotonic() - hit[0] < 600:
+                return hit[1]
+            renewed = _token({"grant_type": "refresh_token", "refresh_token": hit[2]})
+            if renewed.status_code == 200:
+                body = renewed.json()
+                cache[username] = (time.monotonic(), str(body["access_token"]), str(body["refresh_token"]))
+                return str(body["access_token"])
         form = {"grant_type": "password", "username": username, "password": password}
-        code = totp_for(username)
+        code = fresh_totp(username)
         if code:
             form["totp"] = code
-        r = httpx.post(f"{platform.gateway_url}/auth/token", data=form, timeout=10)
+        r = _token(form)
         assert r.status_code == 200, f"login {username}: {r.status_code} {r.text}"
-        token = str(r.json()["access_token"])
-        cache[username] = (time.monotonic(), token)
-        return token
+        body = r.json()
+        cache[username] = (time.monotonic(), str(body["access_token"]), str(body["refresh_token"]))
+        return str(body["access_token"])
 
     return _login
 

@@ -22,6 +22,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "`invalid_request` or `unsupported_grant_type`"},
     401: {"description": "`invalid_grant` (wrong credentials or refresh token) or `mfa_required`"},
     423: {"description": "`locked`: too many failures; `Retry-After` says for how many seconds"},
+    429: {
+        "description": "`rate_limited` per client address, with `Retry-After`: password grants have a strict "
+        "limit (`GATEWAY_RATE_LOGIN_LIMIT`), refresh grants a looser one of their own (`GATEWAY_RATE_REFRESH_LIMIT`)"
+    },
 }
 
 
@@ -42,8 +46,9 @@ async def issue_token(
 
     `grant_type=password` with `username`, `password` and, for facility and platform administrators, `totp`;
     `grant_type=refresh_token` with `refresh_token`. Answers a 15-minute EdDSA access token and a 7-day
-    rotating refresh token. Failures: 401 `invalid_grant` or `mfa_required`; 423 `locked` with `Retry-After`
-    after 5 consecutive failures (15 minutes).
+    rotating refresh token. A TOTP code signs in once: a code that was accepted, or one of an earlier 30-s
+    step, is refused like a wrong code. Failures: 401 `invalid_grant` or `mfa_required`; 423 `locked` with
+    `Retry-After` after 5 consecutive failures (15 minutes).
     """
     ctx = RequestContext.of(request)
     result: TokenResponse | Refusal

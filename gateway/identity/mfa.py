@@ -3,13 +3,18 @@
 A secret is shown once, as an ``otpauth://`` URI, when it is enrolled; afterwards only its ciphertext
 exists. The ciphertext is bound to the user's id (associated data), so it cannot be copied onto another
 account. The key comes from ``IDENTITY_TOTP_KEY`` or, by default, ``<keys_dir>/totp.key``.
+
+A code is good for one sign-in (RFC 6238 §5.2): the sign-in records the time step it matched
+(``gateway.users.totp_last_step``) and a later sign-in needs a code of a later step.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 from uuid import UUID
@@ -81,9 +86,23 @@ def provisioning_uri(secret: str, username: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=identity_settings().totp_issuer)
 
 
-def code_is_valid(secret: str, code: str) -> bool:
-    """Whether ``code`` is the current TOTP of ``secret`` (±1 step)."""
+def matched_step(secret: str, code: str, *, for_time: float | None = None) -> int | None:
+    """The time step (Unix time // 30 s) whose TOTP of ``secret`` is ``code``, within ±1 step of now;
+    None when it matches none. Should two steps of the window share the code (one chance in ~10^6),
+    the latest one is answered, so a replay check against it stays on the safe side."""
     code = code.strip().replace(" ", "")
     if not (code.isdigit() and len(code) == 6):
-        return False
-    return bool(pyotp.TOTP(secret).verify(code, valid_window=VALID_WINDOW))
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(time.time() if for_time is None else for_time)
+    found = None
+    for step in range(now - VALID_WINDOW, now + VALID_WINDOW + 1):
+        if hmac.compare_digest(code, totp.generate_otp(step)):  # every step compared: no early exit
+            found = step
+    return found
+
+
+def code_is_valid(secret: str, code: str) -> bool:
+    """Whether ``code`` is the current TOTP of ``secret`` (±1 step). Says nothing about replay: a
+    sign-in uses :func:`matched_step` and records the step (gateway/identity/service.py)."""
+    return matched_step(secret, code) is not None

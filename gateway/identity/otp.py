@@ -1,7 +1,8 @@
 """``python -m gateway.identity.otp [username]``: the current TOTP code of the demo administrators.
 
 For development: the demo accounts' secrets are fixed (gateway/identity/seed.py), so this needs no
-database. Prints ``username code seconds-left`` per line.
+database. Prints ``username code seconds-left`` per line. A code signs in once: for a second sign-in,
+wait for the next code (the seconds left say when).
 """
 
 from __future__ import annotations

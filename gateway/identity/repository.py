@@ -202,11 +202,26 @@ async def set_password_hash(conn: asyncpg.Connection, user_id: UUID, password_ha
 
 
 async def set_totp_secret(conn: asyncpg.Connection, user_id: UUID, sealed: bytes) -> None:
+    """Enrol a (new) authenticator; the replay mark belonged to the old secret's codes."""
     await conn.execute(
-        "UPDATE gateway.users SET totp_secret = $2, totp_enrolled_at = now(), updated_at = now() WHERE id = $1",
+        "UPDATE gateway.users SET totp_secret = $2, totp_enrolled_at = now(), totp_last_step = NULL,"
+        " updated_at = now() WHERE id = $1",
         user_id,
         sealed,
     )
+
+
+async def claim_totp_step(conn: asyncpg.Connection, user_id: UUID, step: int) -> bool:
+    """Record ``step`` as the last accepted TOTP time step; False when a code of this step or a later one
+    was already accepted (a replay). One conditional UPDATE: of two racing sign-ins with one code, only
+    one claims the step."""
+    status: str = await conn.execute(
+        "UPDATE gateway.users SET totp_last_step = $2"
+        " WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+        user_id,
+        step,
+    )
+    return status == "UPDATE 1"
 
 
 async def unlock(conn: asyncpg.Connection, user_id: UUID) -> None:

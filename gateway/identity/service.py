@@ -13,6 +13,9 @@ Answers of the token endpoint:
   locks it already answers 423. Unknown usernames are counted the same way (in Redis), so the lockout
   does not reveal which usernames exist.
 
+A TOTP code works once (RFC 6238 §5.2): the sign-in claims the code's time step in the same transaction,
+and a code of that step or an earlier one is refused afterwards like a wrong code (401, counted).
+
 Refresh tokens rotate on every use (7 days from the last use); presenting one that was already rotated
 revokes its whole family (theft detection), with no grace period. A lockout does not end existing sessions
 (it guards the password, and must not let a guesser sign the owner out); deactivation does.
@@ -39,7 +42,7 @@ from common.errors import AppError, Unauthorized, Unavailable
 from gateway.identity import facility_repository as facilities
 from gateway.identity import repository as repo
 from gateway.identity.context import RequestContext
-from gateway.identity.mfa import SecretUnreadable, TotpSeal, code_is_valid
+from gateway.identity.mfa import SecretUnreadable, TotpSeal, matched_step
 from gateway.identity.models import USERNAME_PATTERN, Me, TokenResponse, TokenUser, UserRecord
 from gateway.identity.passwords import hash_password, needs_rehash, verify_password
 from gateway.identity.settings import IdentitySettings
@@ -129,8 +132,13 @@ class Authenticator:
                         code="mfa_required",
                     )
                 )
-            if not code_is_valid(self._secret(user), totp):
+            step = matched_step(self._secret(user), totp)
+            if step is None:
                 return await self._failure(conn, user, now, ctx, action="auth.mfa", reason="bad_totp")
+            if not await repo.claim_totp_step(conn, user.id, step):
+                # RFC 6238 §5.2: an accepted code is never accepted again (nor one of an earlier step).
+                # Answered and counted like a wrong code; the audit tells the two apart.
+                return await self._failure(conn, user, now, ctx, action="auth.mfa", reason="totp_replay")
 
         if needs_rehash(user.password_hash):
             await repo.set_password_hash(conn, user.id, await hash_password(password), reset_lock=False)
@@ -288,7 +296,7 @@ class Authenticator:
             return Refusal(Locked(self.settings.lockout_seconds))
         await repo.record_failure(conn, user.id, failed_attempts=attempts, locked_until=None)
         await self._audit(conn, ctx, user, action, "failure", 401, reason=reason, attempts=attempts)
-        if reason == "bad_totp":
+        if reason in ("bad_totp", "totp_replay"):
             return Refusal(Unauthorized("the authenticator code is wrong or expired", code="invalid_grant"))
         return Refusal(invalid_grant())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -9,12 +10,13 @@ from typing import Any
 
 import httpx
 import jwt
+import pyotp
 import pytest
 from jwt import PyJWK
 
 from common.auth import TokenVerifier, load_public_keys
 from gateway.identity.seed import COUNTY_HOSPITAL, DEMO_ACCOUNTS, DEMO_FACILITIES, DEMO_PASSWORD, REGION
-from tests.conftest import Platform, totp_for
+from tests.conftest import Platform, fresh_totp
 from tests.gateway.identity_support import (
     bearer,
     fid,
@@ -36,7 +38,7 @@ def _verifier(stack: Any) -> TokenVerifier:
 
 @pytest.mark.parametrize("account", DEMO_ACCOUNTS, ids=lambda a: a.username)
 def test_every_demo_account_signs_in(platform: Platform, stack: Any, account: Any) -> None:
-    r = password_login(platform.gateway_url, account.username, totp=totp_for(account.username))
+    r = password_login(platform.gateway_url, account.username, totp=fresh_totp(account.username))
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
     body = r.json()
@@ -140,6 +142,68 @@ def test_admins_need_the_second_factor(platform: Platform, login: Callable[[str]
     listed = httpx.get(f"{base}/api/admin/users/{admin['id']}", headers=bearer(login("admin"))).json()
     assert listed["failed_attempts"] == 1  # the wrong password after the success
     assert "totp" not in listed and "secret" not in str(listed)
+
+
+async def test_a_totp_code_signs_in_once(platform: Platform, login: Callable[[str], str], admin_db: Any) -> None:
+    """RFC 6238 §5.2: a code that was accepted is not accepted again, nor one of an earlier step; the refusal
+    looks and counts like a wrong code. The next step's code works (the ±1-step window takes it now)."""
+    base = platform.gateway_url
+    admin = make_user(base, login, roles=["facility_admin"], facility_code=COUNTY_HOSPITAL)
+    totp = pyotp.TOTP(admin["totp"]["secret"])
+    step = totp.timecode(time.time())
+
+    def sign_in(code: str) -> httpx.Response:
+        return password_login(base, admin["username"], admin["password"], totp=code)
+
+    code = totp.generate_otp(step)
+    assert sign_in(code).status_code == 200
+    replay = sign_in(code)
+    wrong = sign_in(wrong_code(code))
+    assert replay.status_code == wrong.status_code == 401
+    assert replay.json() == wrong.json()
+    assert replay.json() == {"error": "invalid_grant", "detail": "the authenticator code is wrong or expired"}
+    assert sign_in(totp.generate_otp(step - 1)).status_code == 401  # still in the window, but older
+    async with admin_db.transaction() as conn:
+        counted = await conn.fetchrow(
+            "SELECT failed_attempts, locked_until FROM gateway.users WHERE id = $1", uuid.UUID(admin["id"])
+        )
+    assert counted["failed_attempts"] == 3 and counted["locked_until"] is None
+
+    following = totp.generate_otp(step + 1)
+    assert sign_in(following).status_code == 200
+    assert sign_in(following).status_code == 401  # and it, too, only once
+
+    async with admin_db.transaction() as conn:
+        rows = await conn.fetch(
+            "SELECT action, status_code, detail->>'reason' AS reason FROM audit.events"
+            " WHERE object_id = $1 AND action LIKE 'auth.%' ORDER BY seq",
+            admin["id"],
+        )
+        last_step = await conn.fetchval(
+            "SELECT totp_last_step FROM gateway.users WHERE id = $1", uuid.UUID(admin["id"])
+        )
+    assert last_step == step + 1
+    reasons = [(r["action"], r["status_code"], r["reason"]) for r in rows]
+    assert reasons[0] == ("auth.login", 200, None)
+    assert reasons[1:3] == [("auth.mfa", 401, "totp_replay"), ("auth.mfa", 401, "bad_totp")]
+    assert reasons[4] == ("auth.login", 200, None)
+    assert reasons[5] == ("auth.mfa", 401, "totp_replay")
+
+
+async def test_racing_sign_ins_with_one_code_make_one_session(platform: Platform, login: Callable[[str], str]) -> None:
+    """Two requests with the same code at once: the step is claimed by a conditional UPDATE in the sign-in's
+    transaction, so exactly one of them gets tokens."""
+    base = platform.gateway_url
+    admin = make_user(base, login, roles=["facility_admin"], facility_code=COUNTY_HOSPITAL)
+    form = {
+        "grant_type": "password",
+        "username": admin["username"],
+        "password": admin["password"],
+        "totp": totp_now(admin),
+    }
+    async with httpx.AsyncClient(base_url=base, timeout=15) as client:
+        answers = await asyncio.gather(*(client.post("/auth/token", data=form) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 401], [a.text for a in answers]
 
 
 def test_wrong_totp_counts_toward_lockout(platform: Platform, login: Callable[[str], str]) -> None:

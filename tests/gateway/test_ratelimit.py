@@ -98,6 +98,97 @@ async def test_login_limit_is_its_own(redis: aioredis.Redis) -> None:
     assert (await limiter.check_request(None, "10.1.1.1")).allowed
 
 
+async def test_refresh_limit_is_apart_from_the_login_limit(redis: aioredis.Redis, limiter_url: str | None) -> None:
+    limiter = RateLimiter(redis, _settings(rate_login_limit=2, rate_refresh_limit=4), url=limiter_url)
+    for _ in range(4):
+        assert (await limiter.check_refresh("10.1.2.1")).allowed
+    refused = await limiter.check_refresh("10.1.2.1")
+    assert not refused.allowed and refused.subject == "refresh" and 1 <= refused.retry_after <= 300
+    # the refreshes used none of the login limit, and sign-ins use none of the refresh limit
+    assert (await limiter.check_login("10.1.2.1")).allowed
+    assert (await limiter.check_login("10.1.2.1")).allowed
+    assert (await limiter.check_login("10.1.2.1")).subject == "login"
+    assert (await limiter.check_refresh("10.1.2.2")).allowed  # another address has its own
+    assert (await limiter.check_refresh(None)).allowed
+
+
+def _receiver(messages: list[dict[str, Any]]) -> tuple[Any, list[dict[str, Any]]]:
+    """An ASGI receive over ``messages`` (then disconnects), and the list of what it handed out."""
+    given: list[dict[str, Any]] = []
+    queue = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        message = queue.pop(0) if queue else {"type": "http.disconnect"}
+        given.append(message)
+        return message
+
+    return receive, given
+
+
+def _token_scope(
+    content_type: str | None = "application/x-www-form-urlencoded", length: int | None = None, method: str = "POST"
+) -> dict[str, Any]:
+    headers = []
+    if content_type:
+        headers.append((b"content-type", content_type.encode()))
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    return {"type": "http", "method": method, "path": "/auth/token", "headers": headers}
+
+
+@pytest.mark.parametrize(
+    ("chunks", "content_type", "expected"),
+    [
+        ([b"grant_type=refresh_token&refresh_token=abc"], "application/x-www-form-urlencoded", True),
+        (
+            [b"refresh_token=abc&grant", b"_type=refresh%5Ftoken"],
+            "application/x-www-form-urlencoded; charset=utf-8",
+            True,
+        ),
+        ([b"grant_type=password&username=a&password=b"], "application/x-www-form-urlencoded", False),
+        ([b"grant_type=refresh_token&grant_type=password"], "application/x-www-form-urlencoded", False),
+        ([b"grant_type=refresh_token&x=1;grant_type=password"], "application/x-www-form-urlencoded", False),
+        ([b"refresh_token=abc"], "application/x-www-form-urlencoded", False),
+        ([b'{"grant_type": "refresh_token"}'], "application/json", False),
+        ([b"grant_type=refresh_token"], None, False),
+    ],
+)
+async def test_token_requests_count_as_refreshes_only_when_plainly_one(
+    chunks: list[bytes], content_type: str | None, expected: bool
+) -> None:
+    """The edge reads the token endpoint's form to pick the limit, and hands the app every byte it read."""
+    from gateway.proxy import refresh_grant_only
+
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    receive, _ = _receiver(messages)
+    refresh, passed = await refresh_grant_only(_token_scope(content_type), receive)
+    assert refresh is expected
+    replayed = [await passed() for _ in chunks]
+    assert b"".join(m["body"] for m in replayed) == b"".join(chunks)
+    assert (await passed())["type"] == "http.disconnect"  # then the caller's own receive again
+
+
+async def test_big_or_odd_token_requests_count_as_sign_ins_and_stream_on() -> None:
+    from gateway.proxy import TOKEN_PEEK_BYTES, refresh_grant_only
+
+    # a declared size over the peek limit: nothing is read at all
+    receive, given = _receiver([{"type": "http.request", "body": b"x", "more_body": False}])
+    refresh, passed = await refresh_grant_only(_token_scope(length=TOKEN_PEEK_BYTES + 1), receive)
+    assert refresh is False and passed is receive and given == []
+    # a streamed body that grows past it: read up to the limit, then everything passes on in order
+    part = b"grant_type=refresh_token&pad=" + b"x" * 4096
+    chunks = [{"type": "http.request", "body": part, "more_body": True} for _ in range(8)]
+    receive, given = _receiver([*chunks, {"type": "http.request", "body": b"", "more_body": False}])
+    refresh, passed = await refresh_grant_only(_token_scope(), receive)
+    assert refresh is False and 0 < len(given) < 8
+    assert [await passed() for _ in range(9)] == [*chunks, {"type": "http.request", "body": b"", "more_body": False}]
+    # not a POST, or the caller left while the body was read
+    receive, given = _receiver([])
+    assert (await refresh_grant_only(_token_scope(method="GET"), receive))[0] is False and given == []
+    refresh, passed = await refresh_grant_only(_token_scope(), receive)
+    assert refresh is False and (await passed())["type"] == "http.disconnect"
+
+
 async def test_unreachable_redis_lets_requests_through(limiter_url: str | None) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     client = aioredis.from_url(dead, socket_connect_timeout=0.5)
@@ -128,6 +219,9 @@ def limited_gw(stack: Any) -> Iterator[GatewayProcess]:
         "GATEWAY_RATE_USER_LIMIT": "5",
         "GATEWAY_RATE_ADDRESS_LIMIT": "12",
         "GATEWAY_RATE_LOGIN_LIMIT": "3",
+        "GATEWAY_RATE_REFRESH_LIMIT": "5",
+        # X-Forwarded-For from loopback is believed, so a test can stand for callers at other addresses
+        "GATEWAY_TRUSTED_PROXIES": "127.0.0.1/32",
         "GATEWAY_RATE_KEY_PREFIX": f"rl-{uuid.uuid4().hex[:8]}",
     }
     with gateway_process(env, stack.var_dir / "logs", "gateway-ratelimit", ("--no-proxy-headers",)) as gw:
@@ -163,3 +257,34 @@ def test_login_has_a_stricter_per_address_limit(limited_gw: GatewayProcess) -> N
     r = httpx.post(f"{limited_gw.url}/auth/token", data=form)
     assert r.status_code == 429 and r.json()["error"] == "rate_limited"
     assert "login" in r.json()["detail"] and int(r.headers["retry-after"]) >= 1
+
+
+def test_refresh_grants_have_their_own_limit(limited_gw: GatewayProcess) -> None:
+    """A township centre behind one NAT address: its tabs refreshing sessions do not use up the sign-in
+    limit (3 here), and have a looser limit of their own (5 here). Nothing dressed up as a refresh gets
+    out of the sign-in limit."""
+    url = f"{limited_gw.url}/auth/token"
+    nat = {"X-Forwarded-For": f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"}
+    refresh = {"grant_type": "refresh_token", "refresh_token": "not-a-token-" + uuid.uuid4().hex}
+    sign_in = {"grant_type": "password", "username": f"nobody-{uuid.uuid4().hex[:8]}", "password": "wrong"}
+
+    refreshes = [httpx.post(url, data=refresh, headers=nat) for _ in range(5)]
+    # the edge read the form to count it, and the app still got all of it
+    assert [(r.status_code, r.json()["error"]) for r in refreshes] == [(401, "invalid_grant")] * 5
+    sign_ins = [httpx.post(url, data=sign_in, headers=nat).status_code for _ in range(4)]
+    assert all(400 <= s < 500 and s != 429 for s in sign_ins[:3]) and sign_ins[3] == 429, sign_ins
+    over = httpx.post(url, data=refresh, headers=nat)
+    assert over.status_code == 429 and "refreshes" in over.json()["detail"]
+    assert 1 <= int(over.headers["retry-after"]) <= 300
+
+    form = {"Content-Type": "application/x-www-form-urlencoded", **nat}
+    for dressed_up in (
+        httpx.post(url, content=b"grant_type=refresh_token&grant_type=password&username=a&password=b", headers=form),
+        httpx.post(url, content=b"grant_type=refresh_token&u=1;grant_type=password", headers=form),
+        httpx.post(url, json={**refresh}, headers=nat),
+        httpx.post(url, files={"grant_type": (None, "refresh_token")}, headers=nat),
+    ):
+        assert dressed_up.status_code == 429 and "login" in dressed_up.json()["detail"], dressed_up.text
+
+    elsewhere = {"X-Forwarded-For": "192.0.2.55"}  # another centre is counted on its own
+    assert httpx.post(url, data=refresh, headers=elsewhere).status_code == 401
