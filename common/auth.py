@@ -1,8 +1,9 @@
 """Auth primitives: the ``Principal`` and verification of the gateway's access tokens.
 
 The gateway signs access tokens with an Ed25519 key (``EdDSA``); services verify them with the public key
-alone. Claims: ``sub`` user id, ``name`` username, ``roles``, ``fac`` facility id, ``serves`` ids of the
-facilities whose clinical work this facility reads (the standing 医共体 relationship), ``region`` region id.
+alone. Claims: ``sub`` user id, ``name`` username, ``dn`` display name (what people read, e.g. the signer of
+a report), ``roles``, ``fac`` facility id, ``serves`` ids of the facilities whose clinical work this facility
+reads (the standing 医共体 relationship), ``region`` region id.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from common.errors import Forbidden, Unauthorized, Unavailable
 
@@ -53,6 +54,15 @@ class Principal(BaseModel):
     region_id: UUID | None = None
     token_id: str | None = None
     system: bool = False
+    # The person's name as shown and printed (张医生); the username when none is known.
+    display_name: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _display_name_defaults_to_username(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not str(data.get("display_name") or "").strip():
+            data = {**data, "display_name": data.get("username", "")}
+        return data
 
     def has_role(self, *roles: str) -> bool:
         return bool(self.roles.intersection(roles))
@@ -147,6 +157,7 @@ class TokenVerifier:
             return Principal(
                 user_id=UUID(c["sub"]),
                 username=str(c.get("name", "")),
+                display_name=str(c.get("dn") or c.get("name") or ""),
                 roles=frozenset(c.get("roles", [])),
                 facility_id=UUID(c["fac"]),
                 serves=frozenset(UUID(f) for f in c.get("serves", [])),

@@ -36,6 +36,7 @@ PASSWORD = "Demo@2026"
 REPO = Path(__file__).resolve().parents[2]
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 ANALYSIS_TIMEOUT_MS = 120_000
+ACTIVE = re.compile(r"(^|\s)active(\s|$)")
 
 
 def ecg_data() -> Path:
@@ -104,7 +105,7 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
     base = platform.gateway_url
     data = ecg_data()
     patient_name = f"李秀英{secrets.token_hex(2)}"
-    patient = register_patient(platform, login("doctor_a"), patient_name)
+    register_patient(platform, login("doctor_a"), patient_name)
 
     # -- the township doctor uploads three files at once ------------------------------------------------
     sign_in(page, base, "doctor_a")
@@ -112,6 +113,7 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
     page.get_by_test_id("area-page-ecg").wait_for()
     page.get_by_test_id("ecg-new-upload").click()
     page.get_by_test_id("ecg-upload-page").wait_for()
+    expect(page.get_by_test_id("nav-item-ecg")).to_have_class(ACTIVE)  # /ecg/new is still the ECG area
 
     page.get_by_test_id("ecg-patient-search").fill(patient_name[:5])
     page.get_by_test_id("ecg-patient-option").filter(has_text=patient_name).first.click()
@@ -143,7 +145,8 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
     progress = items.nth(0).get_by_test_id("ecg-upload-progress")
     expect(progress).to_have_attribute("aria-valuenow", re.compile(r"^([1-9]|[1-9]\d)$"))  # part-way
     shot(page.get_by_test_id("ecg-upload-list"), "ecg-upload-progress")
-    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
 
     rejected = page.locator("[data-testid='ecg-upload-item'][data-state='rejected']")
     expect(rejected).to_have_count(1, timeout=60_000)
@@ -158,6 +161,9 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
     page.get_by_test_id("ecg-recording-page").wait_for()
     recording_id = page.url.rsplit("/", 1)[-1]
     expect(page.get_by_test_id("ecg-recording-header")).to_contain_text(patient_name)
+    expect(page.get_by_test_id("ecg-recording-facility")).to_have_text("城关镇卫生院")
+    expect(page.get_by_test_id("nav-item-ecg")).to_have_class(ACTIVE)  # and so is /ecg/recordings/:id
+    expect(page.get_by_test_id("nav-item-home")).not_to_have_class(ACTIVE)
     wait_viewer(page)
     canvas = page.get_by_test_id("ecg-viewer-canvas")
     assert canvas.get_attribute("data-layout") == "3x4"
@@ -201,7 +207,8 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
     shot(page.get_by_test_id("ecg-viewer"), "ecg-viewer-single-lead")
 
     # -- the specialist reads and signs it ------------------------------------------------------------
-    reader_ctx = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    reader_ctx = chromium.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                                      timezone_id="Asia/Shanghai")
     reader_ctx.set_default_timeout(15_000)
     reader = reader_ctx.new_page()
     try:
@@ -211,11 +218,13 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
         row = reader.locator(f"[data-testid='worklist-row'][data-id='{recording_id}']")
         expect(row).to_contain_text(patient_name)
         expect(row.get_by_test_id("priority-badge")).to_have_text("加急")
-        # the facility column: its name once the worklist carries it (asked of the service), a short id until then
-        expect(row.locator("td").nth(2)).to_have_text(re.compile(r"\S"))
+        # the facility column: the sending township's name, from the gateway's facility directory
+        expect(row.get_by_test_id("worklist-facility")).to_have_text("城关镇卫生院")
         screenshot(reader, "ecg-worklist-specialist")
         row.click()
         reader.get_by_test_id("ecg-reading-page").wait_for()
+        expect(reader.get_by_test_id("ecg-recording-facility")).to_have_text("城关镇卫生院")
+        expect(reader.get_by_test_id("nav-item-ecgReading")).to_have_class(ACTIVE)
         wait_viewer(reader)
         reader.get_by_test_id("ecg-claim").click()
         editor = reader.get_by_test_id("ecg-report-editor")
@@ -228,7 +237,10 @@ def test_upload_read_and_sign(new_page: Page, chromium, platform: Platform, cele
         editor.get_by_test_id("ecg-statement-new").fill("窦性心律，建议结合临床")
         editor.get_by_test_id("ecg-statement-add").click()
         editor.get_by_test_id("ecg-conclusion").fill("窦性心律，正常范围心电图")
-        with reader.expect_response(lambda r: r.url.endswith(f"/recordings/{recording_id}/report") and r.request.method == "PUT") as saved:
+        def is_save(r) -> bool:  # type: ignore[no-untyped-def]
+            return bool(r.url.endswith(f"/recordings/{recording_id}/report") and r.request.method == "PUT")
+
+        with reader.expect_response(is_save) as saved:
             editor.get_by_test_id("ecg-save-draft").click()
         assert saved.value.status == 200, saved.value.text()
         assert saved.value.json()["measurements"]["qrs_ms"] == float(corrected)
@@ -287,7 +299,8 @@ def test_critical_trace_alerts_the_reader(chromium, web_dist, platform: Platform
 
     reader_ctx, doctor_ctx = context(), context()
     # the doctor's alert socket is cut at once, every time: that screen must fall back to polling
-    doctor_ctx.route_web_socket(re.compile(r"/api/ecg/alerts/ws"), lambda ws: ws.close(code=1011, reason="cut by the test"))
+    doctor_ctx.route_web_socket(re.compile(r"/api/ecg/alerts/ws"),
+                                lambda ws: ws.close(code=1011, reason="cut by the test"))
     try:
         reader = reader_ctx.new_page()
         sign_in(reader, base, "specialist")
@@ -353,7 +366,8 @@ def test_critical_trace_alerts_the_reader(chromium, web_dist, platform: Platform
 
 def upload_via_api(platform: Platform, token: str, paths: list[Path], **fields: str) -> dict[str, object]:
     files = [("file", (p.name, p.read_bytes(), "application/octet-stream")) for p in paths]
-    r = httpx.post(f"{platform.gateway_url}/api/ecg/recordings", files=files, data=fields, headers=auth(token), timeout=120)
+    r = httpx.post(f"{platform.gateway_url}/api/ecg/recordings", files=files, data=fields, headers=auth(token),
+                   timeout=120)
     assert r.status_code == 201, r.text
     return dict(r.json())
 
@@ -366,7 +380,8 @@ def test_partial_and_long_records_in_the_viewer(new_page: Page, platform: Platfo
     data = ecg_data()
     token = login("doctor_a")
     eight = upload_via_api(platform, token, [data / "formats" / "scp" / "demo.scp"])
-    long = upload_via_api(platform, token, [data / "mitdb" / "100.hea", data / "mitdb" / "100.dat", data / "mitdb" / "100.atr"])
+    long = upload_via_api(platform, token,
+                          [data / "mitdb" / "100.hea", data / "mitdb" / "100.dat", data / "mitdb" / "100.atr"])
     assert long["lead_names"] == ["II", "V5"] and float(str(long["duration_s"])) > 1800
 
     sign_in(page, base, "doctor_a")

@@ -14,6 +14,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from gateway.identity.seed import demo_account
 from tests.conftest import auth
 from tests.ecg.ecg_service_support import csv_bytes, noisy_bradycardia, upload, ventricular_tachycardia, wait_analysed
 
@@ -42,8 +43,12 @@ def snapshot(ws: ClientConnection) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def critical(platform, login, celery_worker) -> dict[str, Any]:
-    """A VT uploaded while the specialist (via the gateway) and doctor_a (directly) listen."""
+    """A VT of a registered patient uploaded while the specialist (via the gateway) and doctor_a (directly)
+    listen."""
     reader_token, doctor_token = login("specialist"), login("doctor_a")
+    patient = httpx.post(f"{platform.gateway_url}/api/health/patients", headers=auth(doctor_token), timeout=30,
+                         json={"name": "危急值患者", "sex": "male", "birth_date": "1951-02-03"})
+    assert patient.status_code == 201, patient.text
     with connect(f"{ws_url(platform.gateway_url)}?access_token={reader_token}", open_timeout=10) as reader, \
             connect(ws_url(platform.service_url("ecg")), subprotocols=["bearer", doctor_token],
                     open_timeout=10) as doctor:
@@ -51,13 +56,14 @@ def critical(platform, login, celery_worker) -> dict[str, Any]:
         snapshot(reader), snapshot(doctor)
         started = time.monotonic()
         r = upload(platform.gateway_url, doctor_token, [("vt.csv", csv_bytes(ventricular_tachycardia()))],
-                   priority="stat", clinical_note="心悸, 晕厥")
+                   priority="stat", clinical_note="心悸, 晕厥", patient_id=patient.json()["id"])
         assert r.status_code == 201, r.text
         rid = r.json()["id"]
         pushed = next_of(reader, "alert", rid)
         latency = time.monotonic() - started
         pushed_doctor = next_of(doctor, "alert", rid)
-    return {"id": rid, "pushed": pushed["alert"], "pushed_doctor": pushed_doctor["alert"], "latency": latency}
+    return {"id": rid, "pushed": pushed["alert"], "pushed_doctor": pushed_doctor["alert"], "latency": latency,
+            "patient_id": patient.json()["id"]}
 
 
 def test_vt_raises_exactly_one_alert_pushed_within_seconds(platform, login, critical) -> None:
@@ -66,9 +72,12 @@ def test_vt_raises_exactly_one_alert_pushed_within_seconds(platform, login, crit
     assert alert["finding"] == "vf_vt" and alert["status"] == "open" and alert["priority"] == "stat"
     assert alert["message_zh"].startswith("危急值") and alert["message_en"].startswith("Critical value")
     assert critical["pushed_doctor"]["id"] == alert["id"]
+    # the patient travels with the alert: in the WebSocket message and in the list
+    assert alert["patient_id"] == critical["pushed_doctor"]["patient_id"] == critical["patient_id"]
     for user in ("specialist", "doctor_a"):
         listed = httpx.get(f"{platform.gateway_url}/api/ecg/alerts", headers=auth(login(user))).json()["items"]
         assert [a["id"] for a in listed if a["recording_id"] == critical["id"]] == [alert["id"]]
+        assert {a["patient_id"] for a in listed if a["recording_id"] == critical["id"]} == {critical["patient_id"]}
     for user in ("doctor_b", "specialist_city"):
         listed = httpx.get(f"{platform.gateway_url}/api/ecg/alerts", headers=auth(login(user))).json()["items"]
         assert critical["id"] not in {a["recording_id"] for a in listed}
@@ -124,12 +133,14 @@ def test_unacknowledged_alert_escalates(platform, login, celery_client, critical
 
     assert BEAT_SCHEDULE["ecg.escalate_alerts"]["task"] == "ecg.escalate_alerts"
     with connect(f"{ws_url(platform.gateway_url)}?access_token={login('specialist')}", open_timeout=10) as reader:
-        assert critical["id"] in {a["recording_id"] for a in snapshot(reader)}
+        in_snapshot = [a for a in snapshot(reader) if a["recording_id"] == critical["id"]]
+        assert [a["patient_id"] for a in in_snapshot] == [critical["patient_id"]]
         # the beat runs it with ECG_ALERT_ESCALATION_MINUTES; here: escalate whatever is open now
         result = celery_client.send_task("ecg.escalate_alerts", kwargs={"after_minutes": 0}).get(timeout=60)
         assert critical["pushed"]["id"] in result["escalated"]
         pushed = next_of(reader, "escalation", critical["id"], timeout=20)
     assert pushed["alert"]["escalation_level"] == 1 and pushed["alert"]["escalated_at"]
+    assert pushed["alert"]["patient_id"] == critical["patient_id"]
     quiet = celery_client.send_task("ecg.escalate_alerts").get(timeout=60)  # default: 10 minutes not yet passed
     assert critical["pushed"]["id"] not in quiet["escalated"]
     assert "requeued" in celery_client.send_task("ecg.requeue_stalled").get(timeout=60)  # the other beat entry
@@ -147,7 +158,8 @@ def test_acknowledge(platform, login, critical) -> None:
         assert r.status_code == 200, r.text
         pushed = next_of(reader, "acknowledged", critical["id"], timeout=10)
     body = r.json()
-    assert body["status"] == "acknowledged" and body["acknowledged_name"] == "doctor_a"
+    assert body["status"] == "acknowledged" and body["acknowledged_name"] == demo_account("doctor_a").display_name
+    assert body["patient_id"] == pushed["alert"]["patient_id"] == critical["patient_id"]
     assert body["acknowledge_note"] == "已电话通知患者立即转诊" and pushed["alert"]["status"] == "acknowledged"
     again = httpx.post(url, headers=auth(login("specialist")))
     assert again.status_code == 409

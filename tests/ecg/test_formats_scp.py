@@ -360,3 +360,57 @@ def test_section1_tags_section7_measurements_section8_statements(tmp_path: Path)
         "qtc_formula": "Bazett",
         "statements": ["Sinus rhythm", "Left axis deviation"],
     }
+
+
+@pytest.mark.parametrize("encoding", [1, 2])
+def test_the_last_sample_survives_reference_beat_add_back_and_differences(tmp_path: Path, encoding: int) -> None:
+    """A subtraction zone that runs to the record's last sample, difference-encoded: the end is exact."""
+    n, ref_len, fcm = 600, 100, 40
+    ref = np.round(900 * np.exp(-0.5 * ((np.arange(ref_len) - 39) / 5) ** 2) - 60).astype(np.int64)
+    x = np.round(30 * np.sin(np.arange(n) / 25)).astype(np.int64)
+    zones = [(0, 230, 250, 300), (0, n - 45, n - 15, n)]  # (type, start, fiducial, end): the last ends at n
+    for _, sb, fc, se in zones:
+        for s in range(sb, se + 1):
+            x[s - 1] += ref[s - fc + fcm - 1]
+    residual = x.copy()
+    for _, sb, fc, se in zones:
+        for s in range(sb, se + 1):
+            residual[s - 1] -= ref[s - fc + fcm - 1]
+
+    def encode(v: np.ndarray) -> bytes:
+        diffs = second_differences(v) if encoding == 2 else [int(v[0]), *np.diff(v).tolist()]
+        return encode_default(diffs)
+
+    sec4 = struct.pack("<HHH", ref_len * 2, fcm, len(zones)) + b"".join(struct.pack("<HIII", *z) for z in zones)
+    sec4 += b"".join(struct.pack("<II", sb, se) for _, sb, _, se in zones)
+    data = record({
+        2: struct.pack("<H", 19999),
+        3: section3(["II"], n, ref_beat=True),
+        4: sec4,
+        5: data_section([encode(ref)], 2500, 2000, encoding),
+        6: data_section([encode(residual)], 2500, 2000, encoding),
+    })
+    got = read(write(tmp_path, data)).lead("II")
+    np.testing.assert_allclose(got, x * 0.0025, atol=1e-6)
+    assert got[-1] == pytest.approx(x[-1] * 0.0025)
+
+
+def test_demo_scp_is_read_exactly_as_stored() -> None:
+    """demo.scp (raw 16-bit, no Huffman, no differences, no reference beats): every sample is the stored
+    integer times the AVM. Its last sample jumps (lead I 0.748 mV after ~0.045 mV) because the file stores
+    it so: every lead's 10 000th stored integer is unrelated to the trace. Its waveform is also stored
+    inverted in every lead (P, QRS and T all negative in lead II), which the reader does not second-guess."""
+    from services.ecg.formats.scp import split_sections
+    from tests.ecg.ecg_service_support import data_dir
+
+    path = data_dir() / "formats" / "scp" / "demo.scp"
+    sec6 = split_sections(path.read_bytes())[6]
+    avm, interval, encoding, bimodal = struct.unpack_from("<HHBB", sec6, 0)
+    lengths = struct.unpack_from("<8H", sec6, 6)
+    assert (avm, interval, encoding, bimodal, set(lengths)) == (183, 1000, 0, 0, {20_000})
+    stored = np.frombuffer(sec6[6 + 16:], dtype="<i2").reshape(8, 10_000).T.astype(np.float64)
+    rec = read(path)
+    np.testing.assert_allclose(rec.signal_mv, stored * avm * 1e-6, rtol=0, atol=1e-6)
+    assert int(stored[-1, 0]) == 4089 and abs(stored[-2, 0] * avm * 1e-6 - 0.045) < 0.005
+    lead_ii = stored[:-1, 1] - np.median(stored[:-1, 1])
+    assert -lead_ii.min() > 2 * lead_ii.max()  # the big deflection of every beat is negative

@@ -13,6 +13,7 @@ import pydicom
 import pytest
 from pypdf import PdfReader
 
+from gateway.identity.seed import demo_account
 from tests.conftest import auth
 from tests.ecg.ecg_service_support import (
     csv_bytes,
@@ -24,6 +25,9 @@ from tests.ecg.ecg_service_support import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")
+READER = demo_account("specialist").display_name  # 孙主任（县医院）: what the report shows and prints
+DISCLAIMER = {"code": "machine_generated", "zh": "机器自动分析结果,仅供参考,待医师审核确认。",
+              "en": "Machine-generated interpretation - awaiting physician confirmation.", "source": "machine"}
 
 
 @pytest.fixture(scope="module")
@@ -70,17 +74,24 @@ def signed(platform, login, cases) -> dict[str, Any]:
     claim = httpx.post(url(platform, rid, "/claim"), headers=auth(token))
     assert claim.status_code == 200, claim.text
     draft = claim.json()
-    assert draft["status"] == "draft" and draft["version"] == 1
+    assert draft["status"] == "draft" and draft["version"] == 1 and draft["reader_name"] == READER
     assert draft["measurements"].get("hr_bpm") and any(s["source"] == "machine" for s in draft["statements"])
+    # the machine's axes and Fridericia QTc come along, under the report's keys
+    for key in ("qrs_axis_deg", "t_axis_deg", "qtcf_ms", "qtc_ms"):
+        assert isinstance(draft["measurements"].get(key), int | float), (key, draft["measurements"])
+    # the machine's disclaimer labels its reading: it is not the doctor's statement
+    assert "machine_generated" not in {s.get("code") for s in draft["statements"]}
     assert httpx.post(url(platform, rid, "/claim"), headers=auth(token)).json()["id"] == draft["id"]
     measurements = {**draft["measurements"], "pr_ms": 158}
-    statements = [*draft["statements"], {"zh": "窦性心律, 正常心电图", "en": "Sinus rhythm, normal ECG",
-                                         "source": "reader"}]
+    statements = [DISCLAIMER, *draft["statements"], {"zh": "窦性心律, 正常心电图", "en": "Sinus rhythm, normal ECG",
+                                                     "source": "reader"}]
     edit = httpx.put(url(platform, rid, "/report"), headers=auth(token),
                      json={"version": 1, "measurements": measurements, "statements": statements,
                            "conclusion": "正常心电图。Normal ECG."})
     assert edit.status_code == 200, edit.text
     assert edit.json()["version"] == 2 and edit.json()["measurements"]["pr_ms"] == 158
+    kept = [(st.get("code"), st["en"]) for st in edit.json()["statements"]]
+    assert kept == [(st.get("code"), st["en"]) for st in statements[1:]], "a disclaimer sent back is dropped"
     stale = httpx.put(url(platform, rid, "/report"), headers=auth(token), json={"version": 1, "conclusion": "x"})
     assert stale.status_code == 409
     r = httpx.post(url(platform, rid, "/report/sign"), headers=auth(token), json={"version": 2})
@@ -92,7 +103,9 @@ def test_sign_stores_hash_signer_time_and_turnaround(platform, login, cases, sig
     from services.ecg.reading import verify
     from services.ecg.schemas import Report
 
-    assert signed["status"] == "signed" and signed["signer_name"] == "specialist" and signed["signed_at"]
+    assert signed["status"] == "signed" and signed["signer_name"] == READER and signed["signed_at"]
+    assert signed["reader_name"] == READER
+    assert "machine_generated" not in {s.get("code") for s in signed["statements"]}
     assert len(signed["content_hash"]) == 64 and verify(Report(**signed))
     assert signed["on_time"] is True and signed["turnaround_minutes"] >= 0
     rec = httpx.get(url(platform, cases["routine"]["id"]), headers=auth(login("doctor_a"))).json()
@@ -134,7 +147,7 @@ async def test_signing_leaves_an_event_and_an_audit_entry(db, admin_db, signed) 
     async with admin_db.transaction() as conn:
         audits = await conn.fetch("SELECT actor_name, detail FROM audit.events WHERE action = 'ecg.report.sign'"
                                   " AND object_id = $1", signed["id"])
-    assert [a["actor_name"] for a in audits] == ["specialist"]
+    assert [a["actor_name"] for a in audits] == ["specialist"]  # the audit trail keeps the username
 
 
 def test_pdf_has_the_title_and_the_tracing(platform, login, signed) -> None:
@@ -144,6 +157,7 @@ def test_pdf_has_the_title_and_the_tracing(platform, login, signed) -> None:
     first = reader.pages[0].extract_text()
     assert "心电图诊断报告" in first and "ECG Report" in first
     assert "正常心电图" in first and signed["content_hash"] in first.replace("\n", "")
+    assert "孙主任" in first and "待医师审核确认" not in first
     assert "25 mm/s" in reader.pages[1].extract_text()
 
 
@@ -166,6 +180,7 @@ def test_addendum_after_signing(platform, login, cases, signed) -> None:
     assert r.status_code == 201, r.text
     report = httpx.get(url(platform, rid, "/report"), headers=auth(login("specialist"))).json()
     assert [a["id"] for a in report["addenda"]] == [r.json()["id"]]
+    assert r.json()["author_name"] == READER
     assert report["content_hash"] == signed["content_hash"]  # the signed part never changes
     import time
 
@@ -199,6 +214,27 @@ def test_reading_rules(platform, login, cases) -> None:
     bad = httpx.put(url(platform, rid, "/report"), headers=auth(login("specialist")),
                     json={"version": 2, "unknown": 1})
     assert bad.status_code == 422
+
+
+async def test_a_disclaimer_left_in_an_older_draft_is_never_signed(platform, login, db, cases) -> None:
+    """A draft opened before drafts were kept free of the disclaimer: signing drops it (what the editor shows)."""
+    import asyncio
+
+    from common.auth import system_principal
+    from services.ecg.reading import verify
+    from services.ecg.schemas import Report
+
+    token, rid = login("specialist"), cases["critical"]["id"]
+    claimed = await asyncio.to_thread(httpx.post, url(platform, rid, "/claim"), headers=auth(token))
+    assert claimed.status_code == 200, claimed.text
+    mine = {"code": None, "zh": "室性心动过速", "en": "Ventricular tachycardia", "source": "reader"}
+    async with db.transaction(system_principal()) as conn:
+        await conn.execute("UPDATE ecg.reports SET statements = $2 WHERE id = $1", uuid.UUID(claimed.json()["id"]),
+                           [DISCLAIMER, mine])
+    r = await asyncio.to_thread(httpx.post, url(platform, rid, "/report/sign"), headers=auth(token),
+                                json={"version": claimed.json()["version"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["statements"] == [mine] and verify(Report(**r.json()))
 
 
 def test_missing_cjk_font_is_a_clear_error(platform) -> None:

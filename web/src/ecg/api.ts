@@ -25,10 +25,6 @@ export interface RecordingSummary {
   analysed_at: string | null;
   signed_at: string | null;
   reader_name?: string | null;
-  /** Not in the schema yet (asked for): shown when the service sends them. */
-  facility_name_zh?: string | null;
-  facility_name_en?: string | null;
-  patient_name?: string | null;
 }
 
 export interface Statement {
@@ -95,6 +91,8 @@ export interface Alert {
   id: string;
   facility_id: string;
   recording_id: string;
+  /** The recording's patient in the register (null when the upload named none). */
+  patient_id: string | null;
   finding: string;
   findings: Finding[];
   message_zh: string;

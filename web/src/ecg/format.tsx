@@ -70,11 +70,6 @@ export function durationText(seconds: number, lang: Lang): string {
   return lang === "en" ? `${h.toFixed(1)} h` : `${h.toFixed(1)} 小时`;
 }
 
-export function facilityLabel(rec: RecordingSummary, lang: Lang): string {
-  const name = lang === "en" ? rec.facility_name_en || rec.facility_name_zh : rec.facility_name_zh || rec.facility_name_en;
-  return name || rec.facility_id.slice(0, 8);
-}
-
 export const UPLOAD_ROLES: Role[] = ["township_doctor", "technician"];
 export const ALERT_ROLES: Role[] = ["township_doctor", "technician", "specialist"];
 export const ACK_ROLES: Role[] = ["township_doctor", "specialist"];

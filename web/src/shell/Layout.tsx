@@ -1,12 +1,12 @@
 import { useState } from "react";
-import { NavLink, Outlet, useNavigate } from "react-router-dom";
+import { Link, NavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
 import { logout } from "../api/session";
 import { useUser } from "../auth/useSession";
 import { CriticalAlertBanner, NavAlertCount } from "../ecg/alerts/AlertBanner";
 import { EcgAlertsProvider } from "../ecg/alerts/AlertsProvider";
 import { useI18n } from "../i18n";
 import { Icon, LogoMark } from "../ui/Icon";
-import { areasFor } from "./areas";
+import { activeArea, areasFor } from "./areas";
 import { facilityName } from "./facility";
 import { LanguageSwitch } from "./LanguageSwitch";
 
@@ -17,6 +17,9 @@ export function Layout() {
   const navigate = useNavigate();
   const [leaving, setLeaving] = useState(false);
   const areas = areasFor(user.roles);
+  // An area stays highlighted on its sub-pages (/ecg/new, /ecg/recordings/:id), the most specific area
+  // winning where paths nest (/ecg/upload is not /ecg): NavLink's own matching cannot weigh the two.
+  const current = activeArea(useLocation().pathname, areas);
 
   const signOut = async () => {
     setLeaving(true);
@@ -59,11 +62,16 @@ export function Layout() {
           </li>
           {areas.map((area) => (
             <li key={area.key}>
-              <NavLink to={area.path} end className="nav-item" data-testid={`nav-item-${area.key}`}>
+              <Link
+                to={area.path}
+                className={area.key === current?.key ? "nav-item active" : "nav-item"}
+                aria-current={area.key === current?.key ? "page" : undefined}
+                data-testid={`nav-item-${area.key}`}
+              >
                 <Icon name={area.icon} />
                 <span>{t.areas[area.key].title}</span>
                 <NavAlertCount area={area.key} />
-              </NavLink>
+              </Link>
             </li>
           ))}
         </ul>

@@ -12,6 +12,8 @@ export interface Area {
   key: AreaKey;
   path: string;
   icon: IconName;
+  /** Pages outside ``path`` that belong to this area for users who have no area owning them by path. */
+  also?: string[];
 }
 
 // Routes avoid the gateway's API prefixes (/auth, /api, /dicom-web, /wado, /iiif, /fhir, /admin, /audit,
@@ -23,7 +25,7 @@ export const AREAS: Record<AreaKey, Area> = {
   pathology: { key: "pathology", path: "/pathology", icon: "microscope" },
   consults: { key: "consults", path: "/consults", icon: "video" },
   imagingUpload: { key: "imagingUpload", path: "/imaging/upload", icon: "upload" },
-  ecgUpload: { key: "ecgUpload", path: "/ecg/upload", icon: "upload" },
+  ecgUpload: { key: "ecgUpload", path: "/ecg/upload", icon: "upload", also: ["/ecg/recordings"] },
   pathologyUpload: { key: "pathologyUpload", path: "/pathology/upload", icon: "upload" },
   readingWorklist: { key: "readingWorklist", path: "/imaging/worklist", icon: "worklist" },
   ecgReading: { key: "ecgReading", path: "/ecg/reading", icon: "ecg" },
@@ -54,4 +56,29 @@ export function areasFor(roles: readonly string[]): Area[] {
     for (const key of ROLE_AREAS[role as Role] ?? []) if (!keys.includes(key)) keys.push(key);
   }
   return keys.map((key) => AREAS[key]);
+}
+
+/**
+ * The area a path belongs to among ``areas``: the one whose path is the longest prefix of it (whole
+ * segments), so /ecg/new and /ecg/recordings/:id keep "ecg" highlighted while /ecg/upload is its own
+ * area's; failing that, an area that claims the path through ``also`` (a technician's recording page
+ * under "ECG upload"). Null when no area owns the path (home, unknown pages).
+ */
+export function activeArea(pathname: string, areas: readonly Area[]): Area | null {
+  const path = pathname.length > 1 ? pathname.replace(/\/+$/, "") : pathname;
+  const under = (prefix: string) => path === prefix || path.startsWith(`${prefix}/`);
+  const longest = (prefixesOf: (area: Area) => readonly string[]): Area | null => {
+    let best: Area | null = null;
+    let bestLength = -1;
+    for (const area of areas) {
+      for (const prefix of prefixesOf(area)) {
+        if (under(prefix) && prefix.length > bestLength) {
+          best = area;
+          bestLength = prefix.length;
+        }
+      }
+    }
+    return best;
+  };
+  return longest((area) => [area.path]) ?? longest((area) => area.also ?? []);
 }

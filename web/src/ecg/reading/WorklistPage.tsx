@@ -1,13 +1,12 @@
 /** The reading centre's ECG worklist: critical first, then stat / urgent / routine, then the longest waiting. */
 import { useCallback, useEffect, useState } from "react";
 import { useNavigate } from "react-router-dom";
-import { useUser } from "../../auth/useSession";
 import { useI18n } from "../../i18n";
-import { facilityName } from "../../shell/facility";
+import { useFacilityLabel } from "../../shell/facility";
 import { EmptyState, ErrorState, Loading } from "../../ui/states";
 import { getWorklist, type WorklistItem } from "../api";
 import { useEcgAlerts } from "../alerts/AlertsProvider";
-import { CriticalBadge, PriorityBadge, StatusBadge, durationText, facilityLabel, overdue, useAge } from "../format";
+import { CriticalBadge, PriorityBadge, StatusBadge, durationText, overdue, useAge } from "../format";
 import { ageOf, usePatients } from "../patients";
 
 type Tab = "open" | "signed";
@@ -15,9 +14,9 @@ type Tab = "open" | "signed";
 export function WorklistPage() {
   const { t, lang } = useI18n();
   const tw = t.ecg.worklist;
-  const user = useUser();
   const navigate = useNavigate();
   const age = useAge();
+  const facilityLabel = useFacilityLabel();
   const { alerts } = useEcgAlerts();
   const [tab, setTab] = useState<Tab>("open");
   const [items, setItems] = useState<WorklistItem[] | null>(null);
@@ -142,7 +141,7 @@ export function WorklistPage() {
                         <span className="muted">{r.patient_id ? "…" : t.ecg.list.noPatient}</span>
                       )}
                     </td>
-                    <td>{r.facility_id === user.facility.id ? facilityName(user.facility, lang) : facilityLabel(r, lang)}</td>
+                    <td data-testid="worklist-facility">{facilityLabel(r.facility_id)}</td>
                     <td className={late ? "late nowrap" : "nowrap"} title={late ? tw.overdue : undefined}>
                       {age(r.received_at)}
                       {late ? " ⏰" : ""}

@@ -1,24 +1,22 @@
 /** Who and what a recording is: patient, facility, when, format, priority, status, device, the note. */
-import { useUser } from "../../auth/useSession";
 import { useI18n } from "../../i18n";
-import { facilityName } from "../../shell/facility";
+import { useFacilityLabel } from "../../shell/facility";
 import type { BeatMark } from "../viewer/paper";
 import type { Recording } from "../api";
-import { CriticalBadge, PriorityBadge, StatusBadge, durationText, facilityLabel, useDateTime } from "../format";
+import { CriticalBadge, PriorityBadge, StatusBadge, durationText, useDateTime } from "../format";
 import { ageOf, usePatients } from "../patients";
 import { maskId } from "../upload/PatientPicker";
 
 export function RecordingHeader({ recording }: { recording: Recording }) {
   const { t, lang } = useI18n();
-  const user = useUser();
   const th = t.ecg.detail;
   const when = useDateTime();
   const patients = usePatients([recording.patient_id]);
   const p = recording.patient_id ? patients[recording.patient_id] : undefined;
   const age = ageOf(p?.birth_date) ?? (typeof recording.file_patient.age === "number" ? recording.file_patient.age : null);
   const sex = p?.sex ?? (typeof recording.file_patient.sex === "string" ? recording.file_patient.sex : null);
-  const facility =
-    recording.facility_id === user.facility.id ? facilityName(user.facility, lang) : facilityLabel(recording, lang);
+  const facilityLabel = useFacilityLabel();
+  const facility = facilityLabel(recording.facility_id);
   const device = [recording.device.manufacturer, recording.device.model].filter((x) => typeof x === "string" && x).join(" ");
 
   return (
@@ -44,7 +42,7 @@ export function RecordingHeader({ recording }: { recording: Recording }) {
         ) : null}
         <div>
           <dt>{th.facility}</dt>
-          <dd>{facility}</dd>
+          <dd data-testid="ecg-recording-facility">{facility}</dd>
         </div>
         <div>
           <dt>{th.received}</dt>
