@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -148,12 +147,7 @@ def test_analyze_12_lead_is_fast_and_serialisable() -> None:
     assert d["machine_generated"] is True and "awaiting physician" in d["disclaimer_en"]
     assert d["rhythm"]["rhythm"] == "sinus_rhythm" and d["critical"] == []
     assert any(s["zh"] for s in d["statements"]) and any(s["en"] for s in d["statements"])
-    ts = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        analyze(rec)
-        ts.append(time.perf_counter() - t0)
-    assert float(np.median(ts)) < 0.15  # 50 ms target measured by the benchmark; generous on a busy CI box
+    # Speed (p50 <= 50 ms) is proved by bench/ecg side by side with the peers, not timed here.
 
 
 def test_cinc_af_record_and_normal_record() -> None:
@@ -219,3 +213,19 @@ def test_edge_cases() -> None:
     nan = load_ludb("2").signal_mv.copy()
     nan[100:200, 3] = np.nan
     assert len(detect_qrs(nan, 500.0)) >= 8
+
+
+def test_inverted_signal_is_not_called_sinus() -> None:
+    """Every lead upside down (a reversed cable or a writer's sign error) sends P, QRS and T axes ~180° away:
+    the reading must ask for the electrodes to be checked, never call the rhythm sinus."""
+    rec = load_ludb("2")
+    upright = analyze(rec).to_dict()
+    codes = {s["code"] for s in upright["statements"]}
+    assert "check_electrodes" not in codes and any(c.startswith("rhythm_sinus") for c in codes)
+
+    rec.signal_mv = -rec.signal_mv
+    inverted = analyze(rec).to_dict()
+    codes = {s["code"] for s in inverted["statements"]}
+    assert "check_electrodes" in codes
+    assert not any(c.startswith("rhythm_sinus") for c in codes)
+    assert "extreme_axis" not in codes

@@ -33,7 +33,24 @@ def interpret(a: Analysis) -> list[Statement]:
     hr = a.rr.get("hr_bpm")
     if hr:
         en, zh = f"{en}, ventricular rate {hr:.0f}/min", f"{zh},心室率 {hr:.0f} 次/分"
-    out.append(Statement(f"rhythm_{rh.get('rhythm')}", en, zh))
+    iv12 = a.intervals if int(q.get("n_usable", 0)) >= 8 else {}  # axes need the limb leads
+    axes = [iv12.get(k) for k in ("p_axis", "qrs_axis", "t_axis")]
+    inverted = all(x is not None and -180 <= x < -90 for x in axes)
+    p_axis = axes[0]
+    if str(rh.get("rhythm", "")).startswith("sinus") and p_axis is not None and not -30 <= p_axis <= 105:
+        # A sinus P wave is upright in I and II; a P axis outside that is not sinus, whatever its rate.
+        en, zh = f"Ectopic atrial rhythm (P axis {p_axis:.0f}°)", f"异位房性心律(P电轴 {p_axis:.0f}°)"
+        out.append(Statement("rhythm_ectopic_atrial", en + (f", rate {hr:.0f}/min" if hr else ""),
+                             zh + (f",心率 {hr:.0f} 次/分" if hr else "")))
+    else:
+        out.append(Statement(f"rhythm_{rh.get('rhythm')}", en, zh))
+    if inverted:
+        out.append(Statement(
+            "check_electrodes",
+            "P, QRS and T axes all point away from normal: check electrode placement (limb-lead reversal) "
+            "or an inverted signal before interpreting",
+            "P、QRS、T 电轴均指向异常象限：请先检查电极位置（肢体导联反接）或信号是否倒置",
+        ))
     if str(rh.get("rhythm", "")).startswith("undetermined"):
         return out
     counts = a.beats.get("counts", {})
@@ -75,7 +92,7 @@ def interpret(a: Analysis) -> list[Statement]:
             out.append(Statement("lad", f"Left axis deviation ({ax:.0f}°)", f"电轴左偏({ax:.0f}°)"))
         elif 90 < ax <= 180:
             out.append(Statement("rad", f"Right axis deviation ({ax:.0f}°)", f"电轴右偏({ax:.0f}°)"))
-        elif ax < -90:
+        elif ax < -90 and not inverted:
             out.append(Statement("extreme_axis", f"Extreme axis ({ax:.0f}°)", f"电轴极度偏移({ax:.0f}°)"))
     st = a.stemi
     if st.get("flag"):
