@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { BrowserRouter, Navigate, Route, Routes } from "react-router-dom";
+import { ADMIN_AREA_PAGES } from "./admin/routes";
 import { RequireAuth } from "./auth/RequireAuth";
 import { ECG_AREA_PAGES, ecgRoutes } from "./ecg/routes";
 import { HomePage } from "./home/HomePage";
@@ -16,6 +17,7 @@ import { SystemStatusPage } from "./system/SystemStatus";
 const AREA_PAGES: Partial<Record<AreaKey, ReactNode>> = {
   systemStatus: <SystemStatusPage />,
   ...ECG_AREA_PAGES,
+  ...ADMIN_AREA_PAGES,
 };
 
 export function App() {

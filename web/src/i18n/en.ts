@@ -1,3 +1,4 @@
+import { adminEn } from "./admin.en";
 import { ecgEn } from "./ecg.en";
 import type { Dictionary } from "./zh";
 
@@ -107,6 +108,7 @@ export const en: Dictionary = {
     systemStatus: { title: "System status", summary: "Health of the gateway and each service." },
   },
   ecg: ecgEn,
+  admin: adminEn,
   system: {
     title: "System status",
     overallReady: "All services are running",

@@ -1,4 +1,5 @@
 /** 简体中文 — the default language. Every visible string of the app lives here and in en.ts. */
+import { adminZh } from "./admin.zh";
 import { ecgZh } from "./ecg.zh";
 
 export const zh = {
@@ -106,6 +107,7 @@ export const zh = {
     systemStatus: { title: "系统状态", summary: "网关及各项服务的运行状态。" },
   },
   ecg: ecgZh,
+  admin: adminZh,
   system: {
     title: "系统状态",
     overallReady: "全部服务运行正常",
