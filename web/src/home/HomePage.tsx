@@ -1,4 +1,5 @@
 import { Link } from "react-router-dom";
+import { AREA_PAGES } from "../areaPages";
 import { useUser } from "../auth/useSession";
 import { useI18n } from "../i18n";
 import { areasFor } from "../shell/areas";
@@ -71,9 +72,13 @@ export function HomePage() {
                 </header>
                 <p className="card-summary">{t.areas[area.key].summary}</p>
                 <footer className="card-footer">
-                  <span className="badge badge-muted" data-testid="coming-soon">
-                    {t.common.comingSoon}
-                  </span>
+                  {area.key in AREA_PAGES ? (
+                    <span />
+                  ) : (
+                    <span className="badge badge-muted" data-testid="coming-soon">
+                      {t.common.comingSoon}
+                    </span>
+                  )}
                   <span className="card-open">{t.home.open} →</span>
                 </footer>
               </Link>
