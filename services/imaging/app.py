@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from common.app import create_service_app
 from common.services import service
-from services.imaging.api import router
+from services.imaging.api import router, wado_uri_router
+from services.imaging.dicomweb import PREFIX
+from services.imaging.dicomweb_qido import router as qido_router
+from services.imaging.dicomweb_stow import router as stow_router
+from services.imaging.dicomweb_wado import router as wado_router
 
 SPEC = service("imaging")
 
@@ -12,5 +16,8 @@ app = create_service_app(
     SPEC.name,
     title=SPEC.title,
     description="DICOMweb and DIMSE archive, viewer, reading worklist and signed reports.",
-    routers=[router],
+    routers=[router, stow_router, qido_router, wado_router, wado_uri_router],
+    # STOW-RS bodies are whole studies: the platform's body limit is lifted under /dicom-web and
+    # IMAGING_MAX_STOW_BYTES / IMAGING_MAX_INSTANCE_BYTES apply while the body streams (dicomweb_stow.py).
+    unlimited_body_prefixes=(PREFIX,),
 )

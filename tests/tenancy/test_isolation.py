@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +34,19 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/pdf"): "ecg_recording",
     ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/dicom"): "ecg_recording",
     ("ecg", "POST", "/api/ecg/alerts/{alert_id}/acknowledge"): "ecg_alert",
+    ("imaging", "GET", "/api/imaging/studies/{study}/archive"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}"): "imaging",
+    ("imaging", "POST", "/dicom-web/studies/{study}"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/instances"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/metadata"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/metadata"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/metadata"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/{frames}"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag_path}"): "imaging",
 }
 
 BODIES = {"PATCH": {"version": 1, "address": "changed by another facility"}}
@@ -52,7 +66,7 @@ def valid_id_number(seed: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker: object) -> dict[str, str]:
+def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker: object) -> dict[str, Any]:
     """Objects owned by 城关镇卫生院 (doctor_a), made through the gateway."""
     from tests.ecg.ecg_service_support import critical_recording_with_alert
 
@@ -63,11 +77,26 @@ def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker:
         headers=auth(token),
     )
     assert r.status_code == 201, r.text
-    return {"patient": r.json()["id"], **critical_recording_with_alert(platform.gateway_url, token)}
+    return {"patient": r.json()["id"], **critical_recording_with_alert(platform.gateway_url, token),
+            "imaging": imaging_study(platform.gateway_url, token)}
 
 
-def _fill(template: str, object_id: str) -> str:
-    """The path with its one id parameter filled in (the parameter may sit mid-path: .../{id}/report)."""
+def imaging_study(gateway_url: str, token: str) -> dict[str, str]:
+    """A one-instance study of 城关镇 stored by STOW-RS: the ids of the imaging routes' path parameters."""
+    from tests.imaging.imaging_support import make_instance, read, stow, uid
+
+    data = make_instance(study=uid(), series=uid())
+    assert stow(gateway_url, token, [data]).status_code == 200
+    ds = read(data)
+    return {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "sop": ds.SOPInstanceUID,
+            "frames": "1", "tag_path": "7FE00010"}
+
+
+def _fill(template: str, object_id: str | dict[str, str]) -> str:
+    """The path with its id parameter(s) filled in (a parameter may sit mid-path: .../{id}/report); a dict
+    fills several by name (imaging: {study}/series/{series}/instances/{sop})."""
+    if isinstance(object_id, dict):
+        return re.sub(r"\{([^}:]+)[^}]*\}", lambda m: str(object_id[m.group(1)]), template)
     return re.sub(r"\{[^}]+\}", object_id, template)
 
 
@@ -91,6 +120,11 @@ def test_other_township_gets_404(platform: Platform, login, objects_of_a, servic
     if service == "health_mgmt":
         owner = httpx.get(f"{platform.gateway_url}/api/health/patients/{object_id}", headers=auth(login("doctor_a")))
         assert owner.status_code == 200 and owner.json()["version"] == 1
+    elif service == "imaging":  # the study still holds its one instance
+        ids = objects_of_a["imaging"]
+        owner = httpx.get(f"{platform.gateway_url}/dicom-web/studies", params={"StudyInstanceUID": ids["study"]},
+                          headers=auth(login("doctor_a"))).json()
+        assert owner[0]["00201208"]["Value"] == [1]
     else:  # ecg: no report was claimed or signed, the alert is still open
         rec = httpx.get(f"{platform.gateway_url}/api/ecg/recordings/{objects_of_a['ecg_recording']}",
                         headers=auth(login("doctor_a"))).json()
