@@ -4,6 +4,14 @@ Delivery: each alert (and each escalation) is published as JSON on the Redis cha
 facility, ``ecg:alerts:<facility id>``. A WebSocket subscriber listens on the channel of every facility its
 token lets it see, so the township centre hears its own alerts and the reading centre (whose token
 ``serves`` the township) hears them too, without this service having to know the facility tree.
+
+Assignment: when an alert is raised it is assigned to the reader(s) on duty for the recording's facility
+(duty.py; ``assigned_to``). Each receiver's copy says whether it is theirs (``for_you``), so the UI can make
+it louder; with nobody on duty the alert is ``unassigned`` and every reader of the centre is asked, as
+before. Escalation (the beat task): level 1 after N minutes re-notifies the on-duty reader (those on duty
+*now* are added to the assignees) and everyone at the reading centre; from level 2 (after 2N) the alert is
+also flagged ``to_admin``: the reading centre's facility_admin, who has no clinical role, receives exactly
+those on the feed, without the patient.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from common.db import Database
 from common.errors import Conflict, Forbidden, NotFound
 from common.events import record_event
 from services.ecg import repository_alerts as repo
-from services.ecg.schemas import AcknowledgeIn, Alert
+from services.ecg import repository_duty as duty_repo
+from services.ecg.schemas import ADMIN_ESCALATION_LEVEL, AcknowledgeIn, Alert, DutyShift
 from services.ecg.settings import EcgSettings, ecg_settings
 
 log = logging.getLogger("telehealth.ecg.alerts")
@@ -53,11 +62,17 @@ def channel(facility_id: UUID, settings: EcgSettings | None = None) -> str:
     return f"{(settings or ecg_settings()).alert_channel_prefix}{facility_id}"
 
 
-def alert_values(recording: Any, findings: list[dict[str, Any]]) -> dict[str, Any]:
-    """The alert row for a recording whose analysis raised ``findings`` (at least one)."""
+def alert_values(
+    recording: Any, findings: list[dict[str, Any]], on_duty: list[DutyShift] | None = None
+) -> dict[str, Any]:
+    """The alert row for a recording whose analysis raised ``findings`` (at least one), assigned to the
+    readers ``on_duty``."""
     ordered = sorted(findings, key=lambda f: _rank(str(f.get("code", ""))))
     head = ordered[0]
+    readers = on_duty or []
     return {
+        "assigned_to": [s.user_id for s in readers],
+        "assigned_names": [s.display_name for s in readers],
         "id": uuid.uuid4(),
         "facility_id": recording["facility_id"],
         "recording_id": recording["id"],
@@ -70,21 +85,62 @@ def alert_values(recording: Any, findings: list[dict[str, Any]]) -> dict[str, An
 
 
 async def raise_alert(conn: asyncpg.Connection, recording: Any, findings: list[dict[str, Any]]) -> Alert | None:
-    """Insert the recording's alert and its event in the caller's transaction; None if it already exists."""
-    alert = await repo.insert_alert(conn, alert_values(recording, findings))
+    """Insert the recording's alert, assigned to the readers on duty for its facility, and its event in the
+    caller's (system) transaction; None if it already exists."""
+    on_duty = await duty_repo.on_duty_for(conn, recording["facility_id"])
+    alert = await repo.insert_alert(conn, alert_values(recording, findings, on_duty))
     if alert is not None:
         await record_event(
             conn, "ecg", "ecg.critical_value", facility_id=alert.facility_id, subject_type="recording",
             subject_id=alert.recording_id,
             payload={"finding": alert.finding, "findings": [f.get("code") for f in alert.findings],
-                     "alert_id": str(alert.id), "source": "analysis"},
+                     "alert_id": str(alert.id), "source": "analysis",
+                     "assigned_to": [str(u) for u in alert.assigned_to], "unassigned": alert.unassigned},
         )
     return alert
 
 
 def wire(alert: Alert, kind: str) -> bytes:
-    """The message subscribers receive: ``{"type": "alert"|"escalation"|"acknowledged", "alert": {...}}``."""
-    return orjson.dumps({"type": kind, "alert": alert.model_dump(mode="json")})
+    """The message published: ``{"type": "alert"|"escalation"|"acknowledged", "alert": {...}}``, escalations
+    with their ``level`` and ``to_admin``. Each WebSocket receiver gets it through :func:`personalise`."""
+    message: dict[str, Any] = {"type": kind, "alert": alert.model_dump(mode="json")}
+    if kind == "escalation":
+        message |= {"level": alert.escalation_level, "to_admin": alert.to_admin}
+    return orjson.dumps(message)
+
+
+def _redacted(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert as the facility_admin (no clinical role) sees it: no patient, no clinical note."""
+    findings = [{"code": f.get("code")} for f in alert.get("findings") or [] if isinstance(f, dict)]
+    return {**alert, "patient_id": None, "acknowledge_note": None, "findings": findings}
+
+
+def personalise(message: bytes, principal: Principal) -> bytes | None:
+    """The receiver's copy of a published message: ``for_you`` when the alert is assigned to them; for an
+    alert administrator only what was flagged ``to_admin`` (redacted), None for the rest."""
+    try:
+        msg = orjson.loads(message)
+    except orjson.JSONDecodeError:
+        return None
+    alert = msg.get("alert") if isinstance(msg, dict) else None
+    if not isinstance(alert, dict):
+        return message if principal.is_clinical else None
+    mine = str(principal.user_id) in (alert.get("assigned_to") or [])
+    if not principal.is_clinical:
+        if not alert.get("to_admin"):
+            return None
+        alert, mine = _redacted(alert), False
+    msg["alert"] = {**alert, "for_you": mine}
+    msg["for_you"] = mine
+    return orjson.dumps(msg)
+
+
+def for_viewer(alert: Alert, principal: Principal) -> Alert:
+    """``alert`` as ``principal`` sees it (``for_you``; redacted for an alert administrator)."""
+    if not principal.is_clinical:
+        return alert.model_copy(update={"patient_id": None, "acknowledge_note": None, "for_you": False,
+                                        "findings": [{"code": f.get("code")} for f in alert.findings]})
+    return alert.model_copy(update={"for_you": principal.user_id in alert.assigned_to})
 
 
 async def publish(redis: aioredis.Redis, alert: Alert, kind: str = "alert") -> int:
@@ -110,11 +166,26 @@ def _require_clinical(principal: Principal) -> None:
         raise Forbidden("critical values are open to clinical roles only")
 
 
+def is_alert_admin(principal: Principal) -> bool:
+    """A reading centre's facility_admin without a clinical role: receives the escalations flagged to them."""
+    return not principal.is_clinical and principal.has_role(Role.FACILITY_ADMIN) and bool(principal.serves)
+
+
+def require_viewer(principal: Principal) -> None:
+    """Clinical roles see critical values; a reading centre's facility_admin sees those flagged to_admin."""
+    if not (principal.is_clinical or is_alert_admin(principal)):
+        raise Forbidden("critical values are open to clinical roles (and the reading centre's administrator)")
+
+
 async def list_alerts(db: Database, principal: Principal, *, include_acknowledged: bool = False) -> list[Alert]:
-    """Open alerts of every facility the caller may see (its own, and those its reading centre serves)."""
-    _require_clinical(principal)
+    """Open alerts of every facility the caller may see (its own, and those its reading centre serves), each
+    marked ``for_you`` when assigned to the caller; for an alert administrator those flagged to_admin."""
+    require_viewer(principal)
+    min_level = 0 if principal.is_clinical else ADMIN_ESCALATION_LEVEL
     async with db.transaction(principal) as conn:
-        return await repo.open_alerts(conn, principal.visible_facility_ids, include_acknowledged=include_acknowledged)
+        found = await repo.open_alerts(conn, principal.visible_facility_ids,
+                                       include_acknowledged=include_acknowledged, min_level=min_level)
+    return [for_viewer(a, principal) for a in found]
 
 
 def may_acknowledge(principal: Principal, alert: Alert) -> bool:
@@ -138,6 +209,7 @@ async def acknowledge(
             raise Conflict(f"the alert was already acknowledged by {current.acknowledged_name}")
         alert = await repo.acknowledge(conn, alert_id, principal.user_id, principal.display_name, body.note)
         assert alert is not None  # locked above and still open
+        alert = for_viewer(alert, principal)
         minutes = (datetime.now(UTC) - alert.created_at).total_seconds() / 60
         await record_event(
             conn, "ecg", "ecg.critical_value_acknowledged", facility_id=alert.facility_id,
@@ -158,17 +230,26 @@ async def acknowledge(
 
 async def escalate(db: Database, redis: aioredis.Redis, principal: Principal, *, after_minutes: float | None = None,
                    settings: EcgSettings | None = None) -> list[Alert]:
-    """Escalate alerts left unacknowledged (beat task): mark, record the event, publish again."""
+    """Escalate alerts left unacknowledged (beat task): raise the level, assign the readers on duty now too,
+    record the event (with the level and ``to_admin``), publish again."""
     s = settings or ecg_settings()
     minutes = s.alert_escalation_minutes if after_minutes is None else after_minutes
+    due: list[Alert] = []
     async with db.transaction(principal) as conn:
-        due = await repo.escalate_due(conn, minutes * 60, s.alert_max_escalations)
-        for alert in due:
+        for alert in await repo.escalate_due(conn, minutes * 60, s.alert_max_escalations):
+            fresh = [d for d in await duty_repo.on_duty_for(conn, alert.facility_id)
+                     if d.user_id not in alert.assigned_to]
+            if fresh:
+                alert = await repo.add_assignees(conn, alert.id, [d.user_id for d in fresh],
+                                                 [d.display_name for d in fresh]) or alert
             await record_event(
                 conn, "ecg", "ecg.critical_value_escalated", facility_id=alert.facility_id,
                 subject_type="recording", subject_id=alert.recording_id,
-                payload={"finding": alert.finding, "alert_id": str(alert.id), "level": alert.escalation_level},
+                payload={"finding": alert.finding, "alert_id": str(alert.id), "level": alert.escalation_level,
+                         "to_admin": alert.to_admin, "assigned_to": [str(u) for u in alert.assigned_to],
+                         "unassigned": alert.unassigned},
             )
+            due.append(alert)
     for alert in due:
         try:
             await publish(redis, alert, "escalation")
@@ -183,8 +264,9 @@ async def escalate(db: Database, redis: aioredis.Redis, principal: Principal, *,
 
 @asynccontextmanager
 async def feed(redis: aioredis.Redis, principal: Principal) -> AsyncIterator[PubSub]:
-    """A subscription to the alert channels of every facility the caller may see (subscribed on entry)."""
-    _require_clinical(principal)
+    """A subscription to the alert channels of every facility the caller may see (subscribed on entry);
+    pass each message through :func:`personalise` before sending it on."""
+    require_viewer(principal)
     pubsub = redis.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(*(channel(f) for f in sorted(principal.visible_facility_ids, key=str)))
     try:

@@ -14,8 +14,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from common.auth import Principal, TokenVerifier, current_principal
 from common.db import Database
-from common.errors import AppError, Forbidden, Unauthorized, error_body
-from services.ecg import alerts
+from common.errors import AppError, Unauthorized, error_body
+from services.ecg import alerts, duty
 from services.ecg.schemas import AcknowledgeIn, Alert, AlertList
 
 log = logging.getLogger("telehealth.ecg.alerts")
@@ -34,7 +34,8 @@ async def list_alerts(
     include_acknowledged: bool = Query(default=False, description="also those acknowledged in the last 24 h"),
     principal: Principal = Depends(current_principal),
 ) -> AlertList:
-    """Open critical-value alerts of the caller's facility and of the facilities it reads for."""
+    """Open critical-value alerts of the caller's facility and of the facilities it reads for, each marked
+    ``for_you`` when assigned to the caller (a reading centre's facility_admin: those escalated to them)."""
     items = await alerts.list_alerts(_db(request), principal, include_acknowledged=include_acknowledged)
     return AlertList(items=items)
 
@@ -78,15 +79,16 @@ def _authenticate(ws: WebSocket) -> tuple[Principal, str | None]:
     if not token or verifier is None:
         raise Unauthorized("a bearer access token is required (access_token query parameter or subprotocol)")
     principal = verifier.verify(token)
-    if not principal.is_clinical:
-        raise Forbidden("critical values are open to clinical roles only")
+    alerts.require_viewer(principal)
     return principal, subprotocol
 
 
 @router.websocket("/alerts/ws")
 async def alerts_ws(ws: WebSocket) -> None:
     """Real-time alerts: a ``snapshot`` of open alerts on connect, then ``alert``, ``escalation`` and
-    ``acknowledged`` messages as they happen, and a ``heartbeat`` when quiet."""
+    ``acknowledged`` messages as they happen, and a ``heartbeat`` when quiet. Each alert says whether it is
+    assigned to you (``for_you``) or to nobody (``unassigned``); escalations carry ``level`` and ``to_admin``.
+    A reading centre's facility_admin receives only the alerts escalated to them, without the patient."""
     try:
         principal, subprotocol = _authenticate(ws)
     except AppError as exc:
@@ -94,6 +96,7 @@ async def alerts_ws(ws: WebSocket) -> None:
         return
     ws.state.principal = principal  # the platform middleware audits the connection with it
     redis = ws.app.state.redis
+    await duty.remember_reading_centre(ws.app.state.db, principal)  # keep the reading-centre mapping fresh
     async with alerts.feed(redis, principal) as pubsub:  # subscribed before the snapshot: no gap
         await ws.accept(subprotocol=subprotocol)
         snapshot = await alerts.list_alerts(ws.app.state.db, principal)
@@ -104,9 +107,10 @@ async def alerts_ws(ws: WebSocket) -> None:
         try:
             while not closed.done():
                 message = await alerts.next_message(pubsub, 1.0)
-                if message:
+                mine = alerts.personalise(message, principal) if message else None
+                if mine:
                     quiet = 0.0
-                    await ws.send_text(message.decode())
+                    await ws.send_text(mine.decode())
                     continue
                 quiet += 1.0
                 if quiet >= HEARTBEAT_SECONDS:

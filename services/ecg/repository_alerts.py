@@ -15,7 +15,7 @@ from services.ecg.schemas import Alert
 _ALERT_COLUMNS = (
     "id", "facility_id", "recording_id", "finding", "findings", "message_zh", "message_en", "priority", "status",
     "escalation_level", "escalated_at", "acknowledged_at", "acknowledged_by", "acknowledged_name",
-    "acknowledge_note", "created_at",
+    "acknowledge_note", "created_at", "assigned_to", "assigned_names",
 )
 # Every query names the alerts table ``a``; the patient is the recording's (read, never copied, so that it
 # stays right should the recording's patient be corrected).
@@ -32,10 +32,11 @@ async def insert_alert(conn: asyncpg.Connection, values: dict[str, Any]) -> Aler
     """One alert per recording: None when the recording already has one (a redelivered task)."""
     row = await conn.fetchrow(
         "INSERT INTO ecg.alerts AS a (id, facility_id, recording_id, finding, findings, message_zh, message_en,"
-        " priority) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (recording_id) DO NOTHING"
-        f" RETURNING {_COLUMNS}",
+        " priority, assigned_to, assigned_names) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::uuid[], $10::text[])"
+        f" ON CONFLICT (recording_id) DO NOTHING RETURNING {_COLUMNS}",
         values["id"], values["facility_id"], values["recording_id"], values["finding"], values["findings"],
-        values["message_zh"], values["message_en"], values["priority"],
+        values["message_zh"], values["message_en"], values["priority"], list(values.get("assigned_to", [])),
+        list(values.get("assigned_names", [])),
     )
     return _alert(row) if row else None
 
@@ -61,12 +62,15 @@ async def mark_published(conn: asyncpg.Connection, alert_id: UUID) -> None:
     await conn.execute("UPDATE ecg.alerts SET published_at = coalesce(published_at, now()) WHERE id = $1", alert_id)
 
 
-async def open_alerts(conn: asyncpg.Connection, visible: Iterable[UUID], *, include_acknowledged: bool) -> list[Alert]:
+async def open_alerts(
+    conn: asyncpg.Connection, visible: Iterable[UUID], *, include_acknowledged: bool, min_level: int = 0
+) -> list[Alert]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM ecg.alerts a WHERE a.facility_id = ANY($1::uuid[])"
         " AND (a.status = 'open' OR ($2 AND a.acknowledged_at > now() - interval '24 hours'))"
+        " AND a.escalation_level >= $3"
         " ORDER BY a.status = 'open' DESC, a.escalation_level DESC, a.created_at DESC LIMIT 500",
-        list(visible), include_acknowledged,
+        list(visible), include_acknowledged, min_level,
     )
     return [_alert(r) for r in rows]
 
@@ -104,3 +108,16 @@ async def escalate_due(
         float(after_seconds), max_level, batch,
     )
     return [_alert(r) for r in rows]
+
+
+async def add_assignees(
+    conn: asyncpg.Connection, alert_id: UUID, user_ids: list[UUID], names: list[str]
+) -> Alert | None:
+    """Add readers (now on duty) to those the alert is assigned to, keeping the earlier ones."""
+    row = await conn.fetchrow(
+        "UPDATE ecg.alerts a SET assigned_to = a.assigned_to || $2::uuid[],"
+        " assigned_names = a.assigned_names || $3::text[]"
+        f" WHERE a.id = $1 RETURNING {_COLUMNS}",
+        alert_id, user_ids, names,
+    )
+    return _alert(row) if row else None

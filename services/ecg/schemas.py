@@ -6,11 +6,14 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 Priority = Literal["routine", "urgent", "stat"]
 RecordingStatus = Literal["new", "analysing", "ready", "in_review", "signed", "failed"]
 PRIORITIES: tuple[str, ...] = ("routine", "urgent", "stat")
+# From this escalation level on, an unacknowledged critical value is flagged to the reading centre's
+# facility_admin too (``to_admin``).
+ADMIN_ESCALATION_LEVEL = 2
 STATUSES: tuple[str, ...] = ("new", "analysing", "ready", "in_review", "signed", "failed")
 
 
@@ -94,6 +97,24 @@ class Alert(BaseModel):
     acknowledged_name: str | None
     acknowledge_note: str | None
     created_at: datetime
+    # The reader(s) on duty at the reading centre when the alert was raised (and those on duty when it
+    # escalated); empty: nobody was on duty, the alert went to every reader of the centre.
+    assigned_to: list[UUID] = Field(default_factory=list)
+    assigned_names: list[str] = Field(default_factory=list)
+    # Per viewer: the alert is assigned to the user reading it (set for each receiver, never stored).
+    for_you: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def unassigned(self) -> bool:
+        """Nobody was on duty: every reader of the reading centre is asked."""
+        return not self.assigned_to
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def to_admin(self) -> bool:
+        """Escalated far enough to be flagged to the reading centre's facility_admin."""
+        return self.escalation_level >= ADMIN_ESCALATION_LEVEL
 
 
 class AlertList(BaseModel):
@@ -184,3 +205,53 @@ class Worklist(BaseModel):
     items: list[WorklistItem]
     limit: int
     offset: int
+
+
+# -- the duty roster (值班) ------------------------------------------------------------------------------
+
+
+class DutyShiftIn(BaseModel):
+    """A shift to put on the roster of the caller's facility. ``user_id`` defaults to the caller (a
+    specialist putting themselves on duty); a facility_admin may name any specialist of the facility. The
+    end is ``ends_at`` or ``hours`` after the start; the start defaults to now."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UUID | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    hours: float | None = Field(default=None, gt=0, description="length of the shift, instead of ends_at")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> DutyShiftIn:
+        if (self.ends_at is None) == (self.hours is None):
+            raise ValueError("give exactly one of ends_at and hours")
+        for name in ("starts_at", "ends_at"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name} needs a time zone (e.g. 2026-03-01T08:00:00+08:00)")
+        return self
+
+
+class DutyShift(BaseModel):
+    id: UUID
+    facility_id: UUID
+    user_id: UUID
+    display_name: str
+    starts_at: datetime
+    ends_at: datetime
+    created_by: UUID
+    created_by_name: str
+    created_at: datetime
+
+
+class DutyList(BaseModel):
+    items: list[DutyShift]
+
+
+class DutyNow(BaseModel):
+    """Who is on duty now for the caller: at the caller's own facility and at the reading centre(s) that
+    read for it. ``facility_ids`` are the facilities whose rosters were asked."""
+
+    facility_ids: list[UUID]
+    items: list[DutyShift]

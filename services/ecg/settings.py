@@ -30,10 +30,16 @@ class EcgSettings(ServiceSettings):
     signal_max_points: int = 2_000_000
 
     # Critical values: escalate an alert nobody acknowledged within this many minutes, then again every
-    # as many minutes, at most ``alert_max_escalations`` times.
+    # as many minutes, at most ``alert_max_escalations`` times. Level 1 (after N minutes) re-notifies the
+    # on-duty reader and everyone at the reading centre; level 2 (after 2N) also flags it to the reading
+    # centre's facility_admin.
     alert_escalation_minutes: float = 10.0
     alert_max_escalations: int = 3
     alert_channel_prefix: str = "ecg:alerts:"
+
+    # Duty roster: the longest shift, and how far ahead one may be scheduled.
+    duty_max_shift_hours: float = 24.0
+    duty_max_days_ahead: float = 90.0
 
     # Turnaround targets (received -> signed), minutes, by priority: the bureau's on-time indicator.
     turnaround_routine_minutes: float = 24 * 60

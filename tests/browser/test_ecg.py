@@ -433,3 +433,49 @@ def test_partial_and_long_records_in_the_viewer(new_page: Page, platform: Platfo
     wait_viewer(page)
     page.get_by_test_id("ecg-back").click()
     page.get_by_test_id("area-page-ecgUpload").wait_for()
+
+
+def test_the_reader_on_duty_sees_alerts_assigned_to_them(new_page: Page, platform: Platform, celery_worker, login,
+                                                         stack) -> None:  # type: ignore[no-untyped-def]
+    """我的值班: with nobody on duty a critical value says so; the specialist goes on duty from the worklist,
+    the next one is marked as assigned to them; they end the shift."""
+    from tests.ecg.ecg_service_support import clear_roster
+
+    clear_roster(stack.database_url)
+    page, base, doctor = new_page, platform.gateway_url, login("doctor_a")
+
+    def vt_upload() -> str:
+        r = httpx.post(f"{base}/api/ecg/recordings", files=[("file", ("vt.csv", vt_csv(), "text/csv"))],
+                       data={"priority": "stat"}, headers=auth(doctor), timeout=60)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def alert_of(recording_id: str):  # type: ignore[no-untyped-def]
+        return page.locator(f"[data-testid='critical-alert'][data-recording-id='{recording_id}']")
+
+    sign_in(page, base, "specialist")
+    page.get_by_test_id("nav-item-ecgReading").click()
+    page.get_by_test_id("ecg-duty-link").click()
+    page.get_by_test_id("ecg-duty-page").wait_for()
+    expect(page.get_by_test_id("ecg-duty-nobody")).to_be_visible()
+    unassigned = vt_upload()
+    expect(alert_of(unassigned).get_by_test_id("critical-unassigned")).to_have_text("无值班医生",
+                                                                                    timeout=ANALYSIS_TIMEOUT_MS)
+    expect(alert_of(unassigned)).to_have_attribute("data-for-you", "false")
+
+    page.get_by_test_id("ecg-duty-hours").select_option("2")
+    page.get_by_test_id("ecg-duty-start").click()
+    expect(page.get_by_test_id("ecg-duty-mine")).to_have_attribute("data-on-duty", "true")
+    expect(page.get_by_test_id("ecg-duty-reader")).to_contain_text("孙主任")
+    mine = vt_upload()
+    expect(alert_of(mine).get_by_test_id("critical-for-you")).to_have_text("指派给您", timeout=ANALYSIS_TIMEOUT_MS)
+    expect(page.get_by_test_id("critical-banner")).to_have_attribute("data-for-you", "true")
+    screenshot(page, "ecg-duty-assigned-to-you")
+
+    page.get_by_test_id("ecg-duty-end").click()
+    expect(page.get_by_test_id("ecg-duty-mine")).to_have_attribute("data-on-duty", "false")
+    expect(page.get_by_test_id("ecg-duty-nobody")).to_be_visible()
+    for alert_id in {a["id"] for a in httpx.get(f"{base}/api/ecg/alerts", headers=auth(doctor)).json()["items"]
+                     if a["recording_id"] in (unassigned, mine)}:
+        assert httpx.post(f"{base}/api/ecg/alerts/{alert_id}/acknowledge", headers=auth(doctor)).status_code == 200
+    expect(alert_of(mine)).to_have_count(0, timeout=30_000)

@@ -147,3 +147,42 @@ def critical_recording_with_alert(base: str, token: str, timeout: float = 90) ->
     rec = wait_analysed(base, token, r.json()["id"], timeout)
     assert rec["alert_id"], f"the VT raised no alert: {rec.get('findings')}"
     return {"ecg_recording": rec["id"], "ecg_alert": rec["alert_id"]}
+
+
+# -- the duty roster -------------------------------------------------------------------------------------
+
+
+def user_id_of(token: str) -> str:
+    """The user id (``sub``) of an access token (read, not verified: the token came from our gateway)."""
+    import jwt
+
+    return str(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+
+def go_on_duty(base: str, token: str, **body: Any) -> httpx.Response:
+    """POST /api/ecg/duty (default: the caller, from now, for one hour)."""
+    if "ends_at" not in body and "hours" not in body:
+        body["hours"] = 1
+    return httpx.post(f"{base}/api/ecg/duty", json=body, headers=auth(token), timeout=30)
+
+
+def clear_roster(database_url: str) -> None:
+    """End every running shift and remove every future one (as the platform), so that a test starts from
+    an empty roster whatever ran before it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.system', 'on', true)")
+                await conn.execute("DELETE FROM ecg.duty_shifts WHERE starts_at >= now()")
+                await conn.execute("UPDATE ecg.duty_shifts SET ends_at = now() WHERE ends_at > now()")
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:  # callers may be inside a running event loop
+        pool.submit(asyncio.run, run()).result(timeout=30)

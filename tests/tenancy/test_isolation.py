@@ -34,6 +34,7 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/pdf"): "ecg_recording",
     ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/dicom"): "ecg_recording",
     ("ecg", "POST", "/api/ecg/alerts/{alert_id}/acknowledge"): "ecg_alert",
+    ("ecg", "DELETE", "/api/ecg/duty/{shift_id}"): "ecg_duty",
     ("imaging", "GET", "/api/imaging/studies/{study}/archive"): "imaging",
     ("imaging", "GET", "/dicom-web/studies/{study}"): "imaging",
     ("imaging", "POST", "/dicom-web/studies/{study}"): "imaging",
@@ -78,7 +79,8 @@ def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker:
     )
     assert r.status_code == 201, r.text
     return {"patient": r.json()["id"], **critical_recording_with_alert(platform.gateway_url, token),
-            "imaging": imaging_study(platform.gateway_url, token)}
+            "imaging": imaging_study(platform.gateway_url, token),
+            "ecg_duty": future_duty_shift(platform.gateway_url, login("specialist"))}
 
 
 def imaging_study(gateway_url: str, token: str) -> dict[str, str]:
@@ -90,6 +92,17 @@ def imaging_study(gateway_url: str, token: str) -> dict[str, str]:
     ds = read(data)
     return {"study": ds.StudyInstanceUID, "series": ds.SeriesInstanceUID, "sop": ds.SOPInstanceUID,
             "frames": "1", "tag_path": "7FE00010"}
+
+
+def future_duty_shift(gateway_url: str, token: str) -> str:
+    """A shift on the roster of 清河县人民医院 (a month ahead: nobody is put on duty now by it)."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.ecg.ecg_service_support import go_on_duty
+
+    r = go_on_duty(gateway_url, token, starts_at=(datetime.now(UTC) + timedelta(days=30)).isoformat(), hours=1)
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
 
 
 def _fill(template: str, object_id: str | dict[str, str]) -> str:
@@ -125,6 +138,14 @@ def test_other_township_gets_404(platform: Platform, login, objects_of_a, servic
         owner = httpx.get(f"{platform.gateway_url}/dicom-web/studies", params={"StudyInstanceUID": ids["study"]},
                           headers=auth(login("doctor_a"))).json()
         assert owner[0]["00201208"]["Value"] == [1]
+    elif template.startswith("/api/ecg/duty"):  # the shift is still on its facility's roster
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime.now(UTC)
+        window = {"from": now.isoformat(), "to": (now + timedelta(days=60)).isoformat()}
+        roster = httpx.get(f"{platform.gateway_url}/api/ecg/duty", params=window,
+                           headers=auth(login("specialist"))).json()["items"]
+        assert object_id in {s["id"] for s in roster}
     else:  # ecg: no report was claimed or signed, the alert is still open
         rec = httpx.get(f"{platform.gateway_url}/api/ecg/recordings/{objects_of_a['ecg_recording']}",
                         headers=auth(login("doctor_a"))).json()

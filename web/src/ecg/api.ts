@@ -106,6 +106,28 @@ export interface Alert {
   acknowledged_name: string | null;
   acknowledge_note: string | null;
   created_at: string;
+  /** The reader(s) on duty when it was raised (or escalated); empty: nobody was on duty. */
+  assigned_to?: string[];
+  assigned_names?: string[];
+  /** Assigned to the user looking at it (set per receiver by the service). */
+  for_you?: boolean;
+  /** Nobody was on duty: every reader of the reading centre is asked. */
+  unassigned?: boolean;
+  /** Escalated to the reading centre's facility_admin (level 2 and above). */
+  to_admin?: boolean;
+}
+
+/** A shift on the reading centre's duty roster (services/ecg/schemas.py DutyShift). */
+export interface DutyShift {
+  id: string;
+  facility_id: string;
+  user_id: string;
+  display_name: string;
+  starts_at: string;
+  ends_at: string;
+  created_by: string;
+  created_by_name: string;
+  created_at: string;
 }
 
 export interface Addendum {
@@ -231,6 +253,30 @@ export function acknowledgeAlert(alertId: string, note?: string) {
     headers: JSON_HEADERS,
     body: JSON.stringify(note ? { note } : {}),
   });
+}
+
+// -- the duty roster (值班) ---------------------------------------------------------------------------
+
+/** Who is on duty now: at the caller's facility and at the reading centre that reads for it. */
+export function dutyNow() {
+  return apiJson<{ facility_ids: string[]; items: DutyShift[] }>(`${BASE}/duty/now`);
+}
+
+/** The caller's facility's roster (default window: 12 h ago to 14 days ahead), optionally one reader's. */
+export function listDuty(userId?: string) {
+  const q = userId ? `?user_id=${encodeURIComponent(userId)}` : "";
+  return apiJson<{ items: DutyShift[] }>(`${BASE}/duty${q}`);
+}
+
+/** Put the caller on duty from now for ``hours``. */
+export function goOnDuty(hours: number) {
+  return apiJson<DutyShift>(`${BASE}/duty`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ hours }) });
+}
+
+/** End a running shift now, or remove a future one. */
+export async function takeOffDuty(shiftId: string): Promise<void> {
+  const response = await apiFetch(`${BASE}/duty/${encodeURIComponent(shiftId)}`, { method: "DELETE" });
+  if (!response.ok) throw await ApiError.from(response);
 }
 
 export function searchPatients(q: string, signal?: AbortSignal) {

@@ -8,6 +8,7 @@ import { Route } from "react-router-dom";
 import { useUser } from "../auth/useSession";
 import { areasFor, type AreaKey } from "../shell/areas";
 import { Forbidden } from "../shell/AreaPage";
+import { DutyPage } from "./duty/DutyPage";
 import { ReadingPage } from "./reading/ReadingPage";
 import { WorklistPage } from "./reading/WorklistPage";
 import { RecordingDetailPage } from "./recordings/RecordingDetailPage";
@@ -50,6 +51,15 @@ export function ecgRoutes() {
       element={
         <RequireArea areas={["ecg", "ecgUpload"]}>
           <DetailForRole />
+        </RequireArea>
+      }
+    />,
+    <Route
+      key="ecg-duty"
+      path="/ecg/duty"
+      element={
+        <RequireArea areas={["ecgReading"]}>
+          <DutyPage />
         </RequireArea>
       }
     />,

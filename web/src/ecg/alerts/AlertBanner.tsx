@@ -33,15 +33,26 @@ export function CriticalAlertBanner() {
   if (alerts.length === 0) return null;
   const canAck = hasAny(user.roles, ACK_ROLES);
   const reader = user.roles.includes("specialist");
-  const shown = expanded ? alerts : alerts.slice(0, SHOWN);
+  // the alerts assigned to this user come first (stable: newest first within each group)
+  const ordered = [...alerts].sort((a, b) => Number(Boolean(b.for_you)) - Number(Boolean(a.for_you)));
+  const shown = expanded ? ordered : ordered.slice(0, SHOWN);
+  const mine = alerts.some((a) => a.for_you);
 
   return (
-    <section className="critical-banner" role="alert" aria-live="assertive" data-testid="critical-banner" data-count={alerts.length}>
+    <section
+      className={`critical-banner${mine ? " critical-banner-mine" : ""}`}
+      role="alert"
+      aria-live="assertive"
+      data-testid="critical-banner"
+      data-count={alerts.length}
+      data-for-you={mine ? "true" : "false"}
+    >
       <header className="critical-banner-head">
         <span className="critical-mark" aria-hidden="true">
           !
         </span>
         <strong>{ta.headline(alerts.length)}</strong>
+        {mine ? <span className="critical-tag critical-tag-mine">{ta.forYou}</span> : null}
         {mode === "polling" ? <span className="critical-feed">{ta.polling}</span> : null}
       </header>
       <ul>
@@ -86,13 +97,33 @@ function AlertRow({ alert, canAck, link, when, message }: { alert: Alert; canAck
   };
 
   return (
-    <li className="critical-item" data-testid="critical-alert" data-alert-id={alert.id} data-recording-id={alert.recording_id}>
+    <li
+      className={`critical-item${alert.for_you ? " critical-item-mine" : ""}`}
+      data-testid="critical-alert"
+      data-alert-id={alert.id}
+      data-recording-id={alert.recording_id}
+      data-for-you={alert.for_you ? "true" : "false"}
+    >
       <div className="critical-text">
-        <strong data-testid="critical-message">{message}</strong>
+        <span className="critical-tags">
+          {alert.for_you ? (
+            <span className="critical-tag critical-tag-mine" data-testid="critical-for-you">
+              {ta.forYou}
+            </span>
+          ) : null}
+          {alert.unassigned ? (
+            <span className="critical-tag" data-testid="critical-unassigned">
+              {ta.unassigned}
+            </span>
+          ) : null}
+          <strong data-testid="critical-message">{message}</strong>
+        </span>
         <span className="critical-meta">
           {when}
           {alert.escalation_level > 0 ? ` · ${ta.escalated(alert.escalation_level)}` : ""}
+          {alert.to_admin ? ` · ${ta.toAdmin}` : ""}
           {alert.priority !== "routine" ? ` · ${t.ecg.priority[alert.priority]}` : ""}
+          {!alert.for_you && alert.assigned_names?.length ? ` · ${ta.assignedTo(alert.assigned_names.join("、"))}` : ""}
         </span>
       </div>
       <div className="critical-actions">

@@ -19,6 +19,8 @@ export function RecordingAlert({ recordingId }: { recordingId: string }) {
   return (
     <section className="recording-alert" role="alert" data-testid="recording-alert">
       <div>
+        {alert.for_you ? <span className="critical-tag critical-tag-mine">{ta.forYou}</span> : null}
+        {alert.unassigned ? <span className="critical-tag">{ta.unassigned}</span> : null}
         <strong>{lang === "en" ? alert.message_en : alert.message_zh}</strong>
         <span className="critical-meta"> · {formatTime(new Date(alert.created_at), locale, true)}</span>
       </div>

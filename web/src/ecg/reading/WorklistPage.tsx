@@ -1,6 +1,6 @@
 /** The reading centre's ECG worklist: critical first, then stat / urgent / routine, then the longest waiting. */
 import { useCallback, useEffect, useState } from "react";
-import { useNavigate } from "react-router-dom";
+import { Link, useNavigate } from "react-router-dom";
 import { useI18n } from "../../i18n";
 import { useFacilityLabel } from "../../shell/facility";
 import { EmptyState, ErrorState, Loading } from "../../ui/states";
@@ -58,6 +58,9 @@ export function WorklistPage() {
           <h1>{tw.title}</h1>
           <p className="muted">{tw.summary}</p>
         </div>
+        <Link to="/ecg/duty" className="btn btn-secondary worklist-duty" data-testid="ecg-duty-link">
+          {t.ecg.duty.link}
+        </Link>
         {items && tab === "open" ? (
           <div className="worklist-counts" data-testid="worklist-counts">
             <span className="count-box">
