@@ -9,6 +9,8 @@ from fastapi.responses import Response, StreamingResponse
 
 from common.auth import Principal, current_principal
 from common.errors import BadRequest
+from services.imaging import render
+from services.imaging import service_render as srr
 from services.imaging import service_retrieve as sr
 from services.imaging.dicomweb import archive_of
 
@@ -21,7 +23,7 @@ async def capabilities(principal: Principal = Depends(current_principal)) -> dic
     """What this service offers today."""
     return {"service": "imaging", "status": "archive",
             "features": ["stow-rs", "qido-rs", "wado-rs", "wado-rs-metadata", "frames", "bulkdata", "wado-uri",
-                         "study-zip"]}
+                         "study-zip", "rendered", "thumbnail"]}
 
 
 @router.get("/studies/{study}/archive", response_class=Response,
@@ -34,7 +36,8 @@ async def study_archive(study: str, request: Request, principal: Principal = Dep
                              headers={"Content-Disposition": f'attachment; filename="{study}.zip"'})
 
 
-@wado_uri_router.get("/wado", response_class=Response, responses={200: {"content": {"application/dicom": {}}}})
+@wado_uri_router.get("/wado", response_class=Response,
+                     responses={200: {"content": {"application/dicom": {}, "image/jpeg": {}, "image/png": {}}}})
 async def wado_uri(
     request: Request,
     request_type: str = Query(alias="requestType"),
@@ -43,18 +46,37 @@ async def wado_uri(
     object_uid: str = Query(alias="objectUID"),
     content_type: str | None = Query(default=None, alias="contentType"),
     transfer_syntax: str | None = Query(default=None, alias="transferSyntax"),
+    frame_number: str | None = Query(default=None, alias="frameNumber"),
+    window_center: str | None = Query(default=None, alias="windowCenter"),
+    window_width: str | None = Query(default=None, alias="windowWidth"),
+    rows: str | None = Query(default=None),
+    columns: str | None = Query(default=None),
+    image_quality: str | None = Query(default=None, alias="imageQuality"),
     principal: Principal = Depends(current_principal),
 ) -> Response:
     """WADO-URI (PS3.18 9): ``contentType=application/dicom`` answers the instance (as stored, or in
-    ``transferSyntax``). Rendered images (image/jpeg, the default) are not served yet: 406."""
+    ``transferSyntax``); ``image/jpeg`` (the default for images) or ``image/png`` a rendered frame
+    (``frameNumber``, ``windowCenter``/``windowWidth``, ``rows``/``columns`` as a fitting box,
+    ``imageQuality``). Without contentType an instance without pixel data comes as application/dicom."""
     if request_type != "WADO":
         raise BadRequest("requestType must be WADO")
-    wanted = [unquote(t).strip().lower() for t in (content_type or "image/jpeg").split(",")]
     archive = archive_of(request)
     instances = await sr.find_instances(archive, principal, study_uid, series_uid, object_uid)
-    if "application/dicom" not in wanted:
-        raise sr.NotAcceptable(f"contentType {', '.join(wanted)} is not served yet (rendering arrives with the"
-                               " viewer work); ask for contentType=application/dicom")
+    inst = instances[0]
+    default = "image/jpeg" if inst.has_pixels else "application/dicom"
+    wanted = [unquote(t).split(";")[0].strip().lower() for t in (content_type or default).split(",")]
+    chosen = next((t for t in wanted if t in ("application/dicom", *render.MEDIA)), None)
+    if chosen is None:
+        raise sr.NotAcceptable(f"contentType {', '.join(wanted)} is not served; ask for application/dicom,"
+                               " image/jpeg or image/png")
+    if chosen != "application/dicom":
+        if (window_center is None) != (window_width is None):
+            raise BadRequest("windowCenter and windowWidth go together")
+        window = f"{window_center},{window_width}" if window_center is not None else None
+        viewport = f"{columns or ''},{rows or ''}" if (rows or columns) else None
+        opts = render.options(chosen, window, viewport, image_quality)
+        image = (await srr.render_instance(archive, inst, [srr.frame_number(frame_number)], opts))[0]
+        return Response(image, media_type=chosen, headers={"Cache-Control": "private, max-age=3600"})
     accept = f'multipart/related; type="application/dicom"; transfer-syntax={transfer_syntax or "*"}'
     plan = sr.negotiate(accept, instances, archive.settings.max_transcode_bytes)[0]
     headers = {"Content-Disposition": f'attachment; filename="{object_uid}.dcm"'}

@@ -5,10 +5,15 @@ from __future__ import annotations
 from common.app import create_service_app
 from common.services import service
 from services.imaging.api import router, wado_uri_router
+from services.imaging.api_ae import router as ae_router
+from services.imaging.api_reading import router as reading_router
+from services.imaging.api_sharing import router as sharing_router
 from services.imaging.dicomweb import PREFIX
 from services.imaging.dicomweb_qido import router as qido_router
+from services.imaging.dicomweb_rendered import router as rendered_router
 from services.imaging.dicomweb_stow import router as stow_router
 from services.imaging.dicomweb_wado import router as wado_router
+from services.imaging.tiering import install_tiered_store
 
 SPEC = service("imaging")
 
@@ -16,8 +21,11 @@ app = create_service_app(
     SPEC.name,
     title=SPEC.title,
     description="DICOMweb and DIMSE archive, viewer, reading worklist and signed reports.",
-    routers=[router, stow_router, qido_router, wado_router, wado_uri_router],
+    routers=[router, stow_router, qido_router, wado_router, rendered_router, wado_uri_router, ae_router,
+             sharing_router, reading_router],
     # STOW-RS bodies are whole studies: the platform's body limit is lifted under /dicom-web and
     # IMAGING_MAX_STOW_BYTES / IMAGING_MAX_INSTANCE_BYTES apply while the body streams (dicomweb_stow.py).
     unlimited_body_prefixes=(PREFIX,),
+    # Reads follow each instance row's tier (hot store, or the cold store for cold/ keys): tiering.py.
+    on_startup=[install_tiered_store],
 )

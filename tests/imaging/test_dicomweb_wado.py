@@ -188,9 +188,12 @@ def test_wado_uri(platform, study) -> None:
     r = httpx.get(base, params={**params, "transferSyntax": EXPLICIT_LE}, headers=auth(study["token"]))
     assert read(r.content).file_meta.TransferSyntaxUID == EXPLICIT_LE
     no_type = {k: v for k, v in params.items() if k != "contentType"}
-    assert httpx.get(base, params=no_type, headers=auth(study["token"])).status_code == 406
+    r = httpx.get(base, params=no_type, headers=auth(study["token"]))  # rendered JPEG: test_rendered.py
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     encoded = f"{base}?requestType=WADO&studyUID={study['uid']}&seriesUID={study['series']}" \
               f"&objectUID={study['sop']['j2k']}&contentType=image%2Fjpeg"
     r = httpx.get(encoded, headers=auth(study["token"]))
-    assert r.status_code == 406 and "image/jpeg" in r.json()["detail"]
+    assert r.status_code == 200 and r.content[:2] == b"\xff\xd8"
+    r = httpx.get(base, params={**params, "contentType": "image/gif"}, headers=auth(study["token"]))
+    assert r.status_code == 406 and "image/gif" in r.json()["detail"]
     assert httpx.get(base, params={**params, "requestType": "X"}, headers=auth(study["token"])).status_code == 400
