@@ -61,6 +61,7 @@ PATIENT_IDENTIFIER_KEYS = frozenset(
 EVENT_CATALOGUE: dict[str, str] = {
     "imaging.study_received": "a study arrived (STOW-RS, C-STORE or upload) [modality]",
     "imaging.report_signed": "a radiologist signed the report [on_time: bool, turnaround_minutes]",
+    "imaging.critical_finding": "a radiologist flagged a critical finding, for the requesting facility [modality]",
     "ecg.recording_received": "an ECG recording arrived [format]",
     "ecg.report_signed": "a cardiologist signed the ECG report [on_time: bool, turnaround_minutes]",
     "ecg.critical_value": "automatic analysis or a reader flagged a critical value [finding]",

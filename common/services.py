@@ -34,7 +34,8 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("imaging", "影像云 Imaging cloud", ("/api/imaging", "/dicom-web", "/wado"), 8101),
+    ServiceSpec("imaging", "影像云 Imaging cloud", ("/api/imaging", "/dicom-web", "/wado"), 8101,
+                public_prefixes=("/api/imaging/shared",)),
     ServiceSpec("ecg", "心电云 ECG cloud", ("/api/ecg",), 8102),
     ServiceSpec("pathology", "病理云 Pathology cloud", ("/api/pathology", "/iiif"), 8103),
     ServiceSpec("consult", "远程会诊云 Remote consultation cloud", ("/api/consult",), 8104),

@@ -57,6 +57,9 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 # ECG critical values: escalate alerts nobody acknowledged; re-queue analyses whose job was lost.
 BEAT_SCHEDULE["ecg.escalate_alerts"] = {"task": "ecg.escalate_alerts", "schedule": 60.0, "options": {"expires": 60.0}}
 BEAT_SCHEDULE["ecg.requeue_stalled"] = {"task": "ecg.requeue_stalled", "schedule": 60.0, "options": {"expires": 60.0}}
+# Imaging: move studies past their facility's days-until-cold to the cold tier (services/imaging/tiering.py).
+BEAT_SCHEDULE["imaging.move_cold_studies"] = {"task": "imaging.move_cold_studies", "schedule": 3600.0,
+                                              "options": {"expires": 3000.0}}
 
 
 def queue_for(task_name: str) -> str:

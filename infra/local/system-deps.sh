@@ -19,6 +19,8 @@ case "$need" in
     command -v redis-server >/dev/null || apt_install redis-server
     # Chinese text in ECG report PDFs (services/ecg/report_pdf.py finds it at run time)
     ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1 || apt_install fonts-noto-cjk
+    # DCMTK's storescu/findscu/movescu: the DIMSE tests push with them like a modality (tests/imaging/test_dimse.py)
+    command -v storescu >/dev/null || apt_install dcmtk
     ;;
   node)
     if ! command -v npm >/dev/null; then apt_install nodejs npm; fi

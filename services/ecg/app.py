@@ -9,13 +9,13 @@ from starlette.middleware import Middleware
 
 from common.app import create_service_app
 from common.config import platform_settings
+from common.fonts import FontMissing, find_cjk_font
 from common.services import service
 from services.ecg.api import router
 from services.ecg.api_alerts import router as alerts_router
 from services.ecg.api_duty import router as duty_router
 from services.ecg.api_reading import router as reading_router
 from services.ecg.limits import RECORDINGS_PREFIX, EcgBodyLimit
-from services.ecg.report_pdf import FontMissing, find_cjk_font
 from services.ecg.settings import ecg_settings
 
 SPEC = service("ecg")

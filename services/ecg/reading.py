@@ -8,19 +8,17 @@ and after each addendum. Turnaround (received -> signed) goes to the bureau as `
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
-
-import orjson
 
 from common.audit import AuditEntry, write
 from common.auth import Principal, Role
 from common.db import Database
 from common.errors import Conflict, Forbidden, Invalid, NotFound
 from common.events import record_event
+from common.hashing import canonical_sha256
 from services.ecg import jobs
 from services.ecg import repository as repo
 from services.ecg import repository_reports as reports
@@ -105,7 +103,7 @@ def content_hash(report_id: UUID, recording_id: UUID, measurements: dict[str, An
         "statements": statements, "conclusion": conclusion, "signer_id": str(signer_id),
         "signer_name": signer_name, "signed_at": signed_at.astimezone(UTC).isoformat(),
     }
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return canonical_sha256(body)
 
 
 def verify(report: Report) -> bool:
@@ -258,10 +256,10 @@ async def add_addendum(db: Database, principal: Principal, recording_id: UUID, b
         if row["signed_at"] is None:
             raise Conflict("the report is not signed yet: edit the draft instead of adding an addendum")
         created = datetime.now(UTC)
-        digest = hashlib.sha256(orjson.dumps({
+        digest = canonical_sha256({
             "report_hash": row["content_hash"], "text": body.text, "author_id": str(principal.user_id),
             "at": created.isoformat(),
-        }, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        })
         addendum = await reports.insert_addendum(conn, {
             "id": uuid.uuid4(), "report_id": row["id"], "facility_id": row["facility_id"],
             "author_id": principal.user_id, "author_name": principal.display_name, "text": body.text,

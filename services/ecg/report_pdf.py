@@ -9,40 +9,26 @@ text needs a CJK font from the OS (fonts-noto-cjk): ``cjk_font()`` finds one or 
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
 import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from common.fonts import FONT_CANDIDATES, FontMissing, cjk_font, find_cjk_font  # noqa: F401 - re-exported
+
 PAGE_W, PAGE_H = 297.0, 210.0  # A4 landscape, mm
 MM_PER_S, MM_PER_MV = 25.0, 10.0
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 TITLE_ZH, TITLE_EN = "心电图诊断报告", "ECG Report"
-FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-)
 GRID_ROWS = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 MEASURE_LABELS = (
     ("hr_bpm", "心率 HR", "bpm"), ("pr_ms", "PR 间期 PR", "ms"), ("qrs_ms", "QRS 时限 QRS", "ms"),
     ("qt_ms", "QT 间期 QT", "ms"), ("qtc_ms", "QTc", "ms"), ("p_axis_deg", "P 电轴 P axis", "°"),
     ("qrs_axis_deg", "QRS 电轴 QRS axis", "°"), ("t_axis_deg", "T 电轴 T axis", "°"),
 )
-
-
-class FontMissing(RuntimeError):
-    """No font with Chinese glyphs on this machine."""
 
 
 @dataclass
@@ -69,42 +55,6 @@ class ReportDocument:
     tracing_fs: float
     tracing_leads: list[str]
     addenda: list[dict[str, Any]] = field(default_factory=list)
-
-
-def find_cjk_font(configured: str | None = None) -> str:
-    """The path of a font with Chinese glyphs (cheap: no matplotlib); FontMissing says how to get one."""
-    paths = [configured] if configured else list(FONT_CANDIDATES)
-    fc_match = shutil.which("fc-match")
-    if not configured and fc_match:
-        try:
-            found = subprocess.run(  # noqa: S603 - fixed arguments, fc-match found on PATH above
-                [fc_match, "-f", "%{file}", ":lang=zh-cn"], capture_output=True, text=True, timeout=5, check=False
-            ).stdout.strip()
-            paths.append(found)
-        except (OSError, subprocess.SubprocessError):
-            pass
-    for p in paths:
-        if p and Path(p).is_file() and Path(p).suffix.lower() in (".ttc", ".ttf", ".otf", ".otc"):
-            return p
-    where = configured or ", ".join(FONT_CANDIDATES)
-    raise FontMissing(
-        f"no CJK font found ({where}): install one (Debian: apt-get install fonts-noto-cjk, or run "
-        "infra/local/system-deps.sh python) or set ECG_CJK_FONT to a .ttc/.ttf/.otf with Chinese glyphs"
-    )
-
-
-@lru_cache(maxsize=4)
-def cjk_font(configured: str | None = None) -> tuple[str, str]:
-    """(path, family) of the CJK font, registered with matplotlib (Simplified Chinese face preferred)."""
-    from matplotlib import font_manager
-
-    path = find_cjk_font(configured)
-    font_manager.fontManager.addfont(path)
-    names = [e.name for e in font_manager.fontManager.ttflist if e.fname == path]
-    if not names:
-        raise FontMissing(f"{path} could not be loaded as a font; set ECG_CJK_FONT to another CJK font")
-    preferred = [n for n in names if n.endswith(" SC") or "CN" in n or "Hei" in n]
-    return path, (preferred or names)[0]
 
 
 def _local(t: datetime) -> str:

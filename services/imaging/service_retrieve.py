@@ -27,6 +27,7 @@ from services.imaging.index_json import BULK_PREFIX
 from services.imaging.repository_retrieve import StoredInstance
 from services.imaging.service import Archive, file_chunks, require_reader, visible_facilities
 from services.imaging.service_transcode import UNCOMPRESSED_TARGETS, TranscodeError, can_transcode, transcode
+from services.imaging.sharing import granted_scope
 
 log = logging.getLogger("telehealth.imaging.retrieve")
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -60,6 +61,9 @@ async def find_instances(archive: Archive, principal: Principal, study: str, ser
     require_reader(principal)
     async with archive.db.transaction(principal) as conn:
         found = await rr.instances(conn, visible_facilities(principal), study, series, sop)
+    if not found and (granted := await granted_scope(archive, principal, study)) is not None:  # sharing.py
+        async with archive.db.transaction(granted[0]) as conn:
+            found = await rr.instances(conn, granted[1], study, series, sop)
     if not found:
         raise NotFound("no such instance" if sop else "no such series" if series else "no such study")
     return found
@@ -178,6 +182,9 @@ async def metadata(archive: Archive, principal: Principal, accept: str | None, b
     require_reader(principal)
     async with archive.db.transaction(principal) as conn:
         texts = await rr.metadata(conn, visible_facilities(principal), study, series, sop)
+    if not texts and (granted := await granted_scope(archive, principal, study)) is not None:  # sharing.py
+        async with archive.db.transaction(granted[0]) as conn:
+            texts = await rr.metadata(conn, granted[1], study, series, sop)
     if not texts:
         raise NotFound("no such instance" if sop else "no such series" if series else "no such study")
     body = ("[" + ",".join(texts) + "]").encode()

@@ -36,6 +36,14 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("ecg", "POST", "/api/ecg/alerts/{alert_id}/acknowledge"): "ecg_alert",
     ("ecg", "DELETE", "/api/ecg/duty/{shift_id}"): "ecg_duty",
     ("imaging", "GET", "/api/imaging/studies/{study}/archive"): "imaging",
+    ("imaging", "PUT", "/api/imaging/studies/{study}/priority"): "imaging",
+    ("imaging", "POST", "/api/imaging/studies/{study}/claim"): "imaging",
+    ("imaging", "POST", "/api/imaging/studies/{study}/assign"): "imaging",
+    ("imaging", "GET", "/api/imaging/studies/{study}/report"): "imaging",
+    ("imaging", "PUT", "/api/imaging/studies/{study}/report"): "imaging",
+    ("imaging", "POST", "/api/imaging/studies/{study}/report/sign"): "imaging",
+    ("imaging", "POST", "/api/imaging/studies/{study}/report/addenda"): "imaging",
+    ("imaging", "GET", "/api/imaging/studies/{study}/report/pdf"): "imaging",
     ("imaging", "GET", "/dicom-web/studies/{study}"): "imaging",
     ("imaging", "POST", "/dicom-web/studies/{study}"): "imaging",
     ("imaging", "GET", "/dicom-web/studies/{study}/series"): "imaging",
@@ -48,6 +56,23 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/metadata"): "imaging",
     ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/{frames}"): "imaging",
     ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/bulkdata/{tag_path}"): "imaging",
+    # sharing (services/imaging/api_sharing.py): a share or export id of another facility is filled with a
+    # random id ("patient" is any uuid): the answer must equal a missing one's
+    ("imaging", "POST", "/api/imaging/studies/{study}/shares"): "imaging",
+    ("imaging", "GET", "/api/imaging/studies/{study}/shares"): "imaging",
+    ("imaging", "DELETE", "/api/imaging/studies/{study}/shares/{share_id}"): "patient",
+    ("imaging", "GET", "/api/imaging/exports/{export_id}"): "patient",
+    ("imaging", "GET", "/api/imaging/exports/{export_id}/download"): "patient",
+    ("imaging", "GET", "/api/imaging/shared/series/{series}/instances/{sop}"): "imaging",
+    ("imaging", "GET", "/api/imaging/shared/series/{series}/instances/{sop}/rendered"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/rendered"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/thumbnail"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/rendered"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/thumbnail"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/rendered"): "imaging",
+    ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/thumbnail"): "imaging",
+    ("imaging", "GET",
+     "/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered"): "imaging",
 }
 
 BODIES = {"PATCH": {"version": 1, "address": "changed by another facility"}}
@@ -56,6 +81,12 @@ ROUTE_BODIES: dict[str, dict[str, object]] = {
     "/api/ecg/recordings/{recording_id}/report": {"version": 1, "conclusion": "changed by another facility"},
     "/api/ecg/recordings/{recording_id}/report/sign": {"version": 1},
     "/api/ecg/recordings/{recording_id}/report/addenda": {"text": "added by another facility"},
+    "/api/imaging/studies/{study}/shares": {"expires_at": "2099-01-01T00:00:00+00:00"},
+    "/api/imaging/studies/{study}/priority": {"priority": "stat"},
+    "/api/imaging/studies/{study}/assign": {"user_id": "00000000-0000-4000-8000-000000000000"},
+    "/api/imaging/studies/{study}/report": {"version": 1, "impression": "changed by another facility"},
+    "/api/imaging/studies/{study}/report/sign": {"version": 1},
+    "/api/imaging/studies/{study}/report/addenda": {"text": "added by another facility"},
 }
 
 
