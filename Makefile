@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WEB_SOURCES := $(shell find web/src web/public web/index.html web/package.json web/package-lock.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: run test install web otp lint typecheck bench-gateway bench-ecg clean system-deps browser-deps
+.PHONY: run test install web otp lint typecheck bench-gateway bench-ecg bench-imaging clean system-deps browser-deps
 
 ## run: install, build the web app, start the whole platform with demo data (Ctrl-C stops it)
 run: install web
@@ -53,6 +53,10 @@ bench-gateway: install
 
 bench-ecg: install
 	$(PY) -m bench.ecg
+
+## bench-imaging: our DICOMweb archive side by side with Orthanc (apt-get installs it), plus a 1M-instance QIDO run
+bench-imaging: install
+	$(PY) -m bench.imaging
 
 clean:
 	rm -rf var web/dist

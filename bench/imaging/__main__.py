@@ -1,0 +1,3 @@
+from bench.imaging.run import main
+
+main()
