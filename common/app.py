@@ -105,19 +105,39 @@ class PlatformMiddleware:
                 return
             receive = self._counting_receive(receive, status_holder)
 
+        auditable = path not in INFRA_PATHS and not path.startswith("/_")
+        audited = False
+
         async def send_wrapper(message: Message) -> None:
+            nonlocal audited
             if status_holder.get("overflow"):
                 # The app caught the overflow while parsing its body (FastAPI answers 400): answer 413.
                 if message["type"] == "http.response.start":
                     status_holder["status"] = 413
                     await self._too_large(send, rid)
                 return
+            if status_holder.get("withheld"):
+                return  # the audit could not be written: the answer was replaced by a 503
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                if auditable:
+                    # The access is on record before the first byte of the answer leaves: a response the
+                    # caller received always has its audit row, even if this process dies right after.
+                    audited = True
+                    if not await self._audit(scope, message["status"], rid):
+                        status_holder["status"] = status_holder["withheld"] = 503
+                        await _unavailable(send, rid)
+                        return
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             elif message["type"] == "websocket.accept":
                 status_holder["status"] = 101
+                if auditable:
+                    audited = True
+                    if not await self._audit(scope, 101, rid):
+                        status_holder["withheld"] = 503
+                        await send({"type": "websocket.close", "code": 1011})
+                        return
             await send(message)
 
         try:
@@ -128,7 +148,7 @@ class PlatformMiddleware:
         finally:
             status = status_holder["status"]
             self._finish(scope, status, started, path)
-            if path not in INFRA_PATHS and not path.startswith("/_"):
+            if auditable and not audited:  # refused before an answer started, or failed with an error
                 await self._audit(scope, status, rid)
             request_id_var.reset(token)
 
@@ -168,11 +188,12 @@ class PlatformMiddleware:
             log.info("request", extra={"method": method, "route": route, "status": status,
                                        "ms": round(elapsed * 1000, 2)})
 
-    async def _audit(self, scope: Scope, status: int, rid: str) -> None:
+    async def _audit(self, scope: Scope, status: int, rid: str) -> bool:
+        """Write the request's audit row; False when it could not be written."""
         app = scope.get("app")
         writer: AuditWriter | None = getattr(getattr(app, "state", None), "audit", None)
         if writer is None:
-            return
+            return True
         principal = scope.get("state", {}).get("principal")
         if not isinstance(principal, Principal):
             principal = None
@@ -190,12 +211,22 @@ class PlatformMiddleware:
         )
         try:
             await writer.record(entry)
-        except Exception:  # the response is already on its way; make the gap loud
+        except Exception:
             log.exception("audit write failed", extra={"route": route_template(scope)})
+            return False
+        return True
 
 
 class _BodyTooLarge(Exception):
     pass
+
+
+async def _unavailable(send: Send, rid: str) -> None:
+    body = JSONResponse(
+        error_body("unavailable", "the access could not be recorded in the audit log; retry shortly"),
+        status_code=503, headers={"x-request-id": rid, "Retry-After": "5"},
+    )
+    await body({"type": "http"}, _empty_receive, send)
 
 
 async def _empty_receive() -> Message:
