@@ -14,7 +14,16 @@ export default defineConfig({
     target: "es2020",
     sourcemap: false,
     reportCompressedSize: false,
-    chunkSizeWarningLimit: 1024,
+    // The imaging viewer's cornerstone3D chunk (~1.7 MB) is loaded only when a study is opened.
+    chunkSizeWarningLimit: 2048,
+    rolldownOptions: {
+      // cornerstone3D's codecs (emscripten) import fs/path on their Node.js code path only: not a problem.
+      onwarn(warning, warn) {
+        if (/externalized for browser compatibility/.test(warning.message) && /@cornerstonejs\/codec-/.test(warning.message)) return;
+        warn(warning);
+      },
+      checks: { pluginTimings: false },
+    },
   },
   server: {
     proxy: Object.fromEntries(gatewayPaths.map((path) => [path, { target: gateway, changeOrigin: false }])),

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.browser
 PASSWORD = "Demo@2026"
 # Areas whose pages are built (web/src/areaPages.tsx); every other home card says "coming soon".
 LIVE_AREAS = frozenset(
-    {"systemStatus", "ecg", "ecgUpload", "ecgReading", "facilities", "users", "facilityUsers", "audit"}
+    {"systemStatus", "ecg", "ecgUpload", "ecgReading", "imaging", "imagingUpload", "readingWorklist",
+     "facilities", "users", "facilityUsers", "audit"}
 )
 
 

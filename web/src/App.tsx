@@ -2,6 +2,7 @@ import { BrowserRouter, Navigate, Route, Routes } from "react-router-dom";
 import { AREA_PAGES } from "./areaPages";
 import { RequireAuth } from "./auth/RequireAuth";
 import { ecgRoutes } from "./ecg/routes";
+import { imagingRoutes } from "./imaging/routes";
 import { HomePage } from "./home/HomePage";
 import { LoginPage } from "./login/LoginPage";
 import { AREAS } from "./shell/areas";
@@ -30,6 +31,7 @@ export function App() {
             />
           ))}
           {ecgRoutes()}
+          {imagingRoutes()}
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

@@ -1,6 +1,7 @@
 import type { ReactNode } from "react";
 import { ADMIN_AREA_PAGES } from "./admin/routes";
 import { ECG_AREA_PAGES } from "./ecg/routes";
+import { IMAGING_AREA_PAGES } from "./imaging/routes";
 import type { AreaKey } from "./shell/areas";
 import { SystemStatusPage } from "./system/SystemStatus";
 
@@ -11,5 +12,6 @@ import { SystemStatusPage } from "./system/SystemStatus";
 export const AREA_PAGES: Partial<Record<AreaKey, ReactNode>> = {
   systemStatus: <SystemStatusPage />,
   ...ECG_AREA_PAGES,
+  ...IMAGING_AREA_PAGES,
   ...ADMIN_AREA_PAGES,
 };

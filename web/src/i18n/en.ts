@@ -1,6 +1,7 @@
 import { adminEn } from "./admin.en";
 import { ecgEn } from "./ecg.en";
 import type { Dictionary } from "./zh";
+import { imagingEn } from "./imaging.en";
 
 /** English. Must have every key of zh.ts (the type checks it). */
 export const en: Dictionary = {
@@ -108,6 +109,7 @@ export const en: Dictionary = {
     systemStatus: { title: "System status", summary: "Health of the gateway and each service." },
   },
   ecg: ecgEn,
+  imaging: imagingEn,
   admin: adminEn,
   system: {
     title: "System status",

@@ -1,6 +1,7 @@
 /** 简体中文 — the default language. Every visible string of the app lives here and in en.ts. */
 import { adminZh } from "./admin.zh";
 import { ecgZh } from "./ecg.zh";
+import { imagingZh } from "./imaging.zh";
 
 export const zh = {
   app: {
@@ -107,6 +108,7 @@ export const zh = {
     systemStatus: { title: "系统状态", summary: "网关及各项服务的运行状态。" },
   },
   ecg: ecgZh,
+  imaging: imagingZh,
   admin: adminZh,
   system: {
     title: "系统状态",
