@@ -94,7 +94,10 @@ def test_a_specialist_goes_on_duty_with_valid_times(platform, login, fresh_roste
     assert go_on_duty(gw, login("doctor_a")).status_code == 403
     assert httpx.get(f"{gw}/api/ecg/duty", headers=auth(login("analyst"))).status_code == 403
 
-    listed = httpx.get(f"{gw}/api/ecg/duty", params={"user_id": me}, headers=auth(token)).json()["items"]
+    # from this test's start: shifts that earlier tests ended (within the default 12 h look-back) stay out
+    listed = httpx.get(f"{gw}/api/ecg/duty", params={"user_id": me, "from": iso(now)}, headers=auth(token)).json()[
+        "items"
+    ]
     assert [s["id"] for s in listed] == [shift["id"], later.json()["id"]]
     on_duty = httpx.get(f"{gw}/api/ecg/duty/now", headers=auth(token)).json()
     assert [s["id"] for s in on_duty["items"]] == [shift["id"]]
