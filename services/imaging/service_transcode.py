@@ -122,8 +122,14 @@ def transcode(source: Path, target_path: Path, target: str) -> None:
 def decoded_frame(source: Path, index: int) -> bytes:
     """Frame ``index`` (0-based) decoded to little-endian native bytes (colour interleaved, YBR as RGB)."""
     try:
-        arr = pixel_array(source, index=index)
         ds = pydicom.dcmread(source, stop_before_pixels=True)
+        if str(ds.file_meta.get("TransferSyntaxUID", "")) == DeflatedExplicitVRLittleEndian:
+            # pydicom's frame reader works on the raw file; a deflated dataset must be inflated first
+            whole = pydicom.dcmread(source)
+            frames = whole.pixel_array
+            arr = frames[index] if int(whole.get("NumberOfFrames", 1) or 1) > 1 else frames
+        else:
+            arr = pixel_array(source, index=index)
         if int(ds.get("BitsAllocated", 8)) == 1:
             return bytes(pack_bits(arr))
         return np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"))).tobytes()

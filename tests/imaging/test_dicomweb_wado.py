@@ -152,6 +152,11 @@ def test_frames(platform, study) -> None:
     assert r.status_code == 200 and "image/jpeg" in r.text[:300]
     ybr = read(study["files"]["ybr"])
     assert _parts(c, r) == [get_frame(ybr.PixelData, 29, number_of_frames=30)]
+    deflated = read(study["files"]["deflate"])  # the dataset is deflated: frames need inflating first
+    inflated = c.retrieve_instance_frames(study["uid"], study["series"], study["sop"]["deflate"], frame_numbers=[1],
+                                          media_types=("application/octet-stream",))
+    dtype = deflated.pixel_array.dtype.newbyteorder("<")
+    assert inflated == [deflated.pixel_array.astype(dtype).tobytes()]
 
 
 def test_frame_errors(platform, study) -> None:
