@@ -27,10 +27,11 @@ def served(file_store: FileStore, file_presign_server: PresignServer) -> str:
 
 async def test_presigned_link_expires(file_store: FileStore, served: str) -> None:
     await file_store.put("x/y", b"secret scan")
-    url = await file_store.presigned_get("x/y", expires_seconds=1)
+    # exp is whole seconds (int(now) + 3): the link lives 2-3 s, so a busy machine still gets its first GET in
+    url = await file_store.presigned_get("x/y", expires_seconds=3)
     async with httpx.AsyncClient(base_url=served, timeout=5) as client:
         assert (await client.get(url)).status_code == 200
-        await asyncio.sleep(2.1)
+        await asyncio.sleep(3.1)
         r = await client.get(url)
     assert r.status_code == 403
     assert r.json()["error"] == "forbidden"
