@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.identity.seed import DEMO_PASSWORD
+
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "web"
 CHROMIUM = os.environ.get("TH_CHROMIUM", "/usr/bin/chromium")
@@ -75,6 +77,23 @@ def new_page(chromium: object, web_dist: Path) -> Iterator[object]:
         yield page
     finally:
         context.close()
+
+
+def shot(locator: object, name: str) -> Path:
+    """Save a screenshot of one element (a viewer, a dialog) under TH_SCREENSHOT_DIR."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    locator.screenshot(path=str(path))  # type: ignore[attr-defined]
+    return path
+
+
+def sign_in(page: object, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in a demo account that has no second factor and wait for its home page."""
+    page.goto(f"{base}/login")  # type: ignore[attr-defined]
+    page.get_by_test_id("login-username").fill(username)  # type: ignore[attr-defined]
+    page.get_by_test_id("login-password").fill(password)  # type: ignore[attr-defined]
+    page.get_by_test_id("login-submit").click()  # type: ignore[attr-defined]
+    page.get_by_test_id("home-greeting").wait_for()  # type: ignore[attr-defined]
 
 
 def screenshot(page: object, name: str) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.browser.conftest import screenshot, shot
 from tests.conftest import Platform, fresh_code, fresh_totp, last_totp_step
 
 pytestmark = pytest.mark.browser
@@ -97,13 +97,6 @@ def admin_page(chromium: object, web_dist: Path, platform: Platform) -> Iterator
         yield page
     finally:
         context.close()
-
-
-def shot(locator, name: str) -> Path:  # type: ignore[no-untyped-def]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    locator.screenshot(path=str(path))
-    return path
 
 
 def row_of(page: Page, code: str):  # type: ignore[no-untyped-def]

@@ -27,12 +27,11 @@ import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.browser.conftest import SCREENSHOTS, screenshot, shot, sign_in
 from tests.conftest import Platform, auth
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "Demo@2026"
 REPO = Path(__file__).resolve().parents[2]
 LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 ANALYSIS_TIMEOUT_MS = 120_000
@@ -44,21 +43,6 @@ def ecg_data() -> Path:
     if not (root / "formats").is_dir():
         pytest.fail(f"ECG data directory {root} not found (set ECG_DATA_DIR)")
     return root
-
-
-def sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    page.get_by_test_id("home-greeting").wait_for()
-
-
-def shot(locator, name: str) -> Path:  # type: ignore[no-untyped-def]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    locator.screenshot(path=str(path))
-    return path
 
 
 def register_patient(platform: Platform, token: str, name: str) -> dict[str, object]:

@@ -24,29 +24,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.browser.conftest import screenshot, shot, sign_in
 from tests.conftest import Platform
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "Demo@2026"
 N_SLICES = 12
 ACTIVE = re.compile(r"(^|\s)active(\s|$)")
-
-
-def sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_test_id("login-username").fill(username)
-    page.get_by_test_id("login-password").fill(PASSWORD)
-    page.get_by_test_id("login-submit").click()
-    page.get_by_test_id("home-greeting").wait_for()
-
-
-def shot(locator, name: str) -> Path:  # type: ignore[no-untyped-def]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    locator.screenshot(path=str(path))
-    return path
 
 
 def pydicom_file(name: str) -> str:
