@@ -9,10 +9,11 @@ from fastapi.responses import Response, StreamingResponse
 
 from common.auth import Principal, current_principal
 from common.db import Database
+from common.signing import Addendum, SignIn
 from common.storage import ObjectStore
 from services.ecg import reading
 from services.ecg.api import stream_object
-from services.ecg.schemas import Addendum, AddendumIn, Report, ReportDraftIn, SignIn, Worklist
+from services.ecg.schemas import AddendumIn, Report, ReportDraftIn, Worklist
 
 router = APIRouter(prefix="/api/ecg", tags=["ecg reading"])
 

@@ -19,10 +19,11 @@ from common.db import Database
 from common.errors import Conflict, Forbidden, Invalid, NotFound
 from common.events import record_event
 from common.hashing import canonical_sha256
+from common.signing import Addendum, SignIn
 from services.ecg import jobs
 from services.ecg import repository as repo
 from services.ecg import repository_reports as reports
-from services.ecg.schemas import PRIORITIES, Addendum, AddendumIn, Report, ReportDraftIn, SignIn, Worklist
+from services.ecg.schemas import PRIORITIES, AddendumIn, Report, ReportDraftIn, Worklist
 from services.ecg.settings import EcgSettings, ecg_settings
 
 OPEN_STATUSES = ("new", "analysing", "ready", "in_review", "failed")

@@ -11,7 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.ecg.schemas import Addendum, Report
+from common.signing import Addendum
+from services.ecg.schemas import Report
 
 _COLUMNS = (
     "id, recording_id, facility_id, reader_id, reader_name, measurements, statements, conclusion, version,"

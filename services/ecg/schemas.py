@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from common.signing import Addendum
+
 Priority = Literal["routine", "urgent", "stat"]
 RecordingStatus = Literal["new", "analysing", "ready", "in_review", "signed", "failed"]
 PRIORITIES: tuple[str, ...] = ("routine", "urgent", "stat")
@@ -151,25 +153,10 @@ class ReportDraftIn(BaseModel):
     conclusion: str | None = Field(default=None, max_length=4000)
 
 
-class SignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1, description="the draft version the reader saw and signs")
-
-
 class AddendumIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     text: str = Field(min_length=1, max_length=4000)
-
-
-class Addendum(BaseModel):
-    id: UUID
-    author_id: UUID
-    author_name: str
-    text: str
-    content_hash: str
-    created_at: datetime
 
 
 class Report(BaseModel):

@@ -11,17 +11,16 @@ from fastapi.responses import Response, StreamingResponse
 
 from common.auth import Principal, current_principal
 from common.db import Database
+from common.signing import Addendum, SignIn
 from common.storage import ObjectStore
 from services.imaging import reading
 from services.imaging.reading_schemas import (
-    Addendum,
     AddendumIn,
     AssignIn,
     PriorityIn,
     Reader,
     Report,
     ReportDraftIn,
-    SignIn,
     Template,
     Worklist,
     WorklistItem,

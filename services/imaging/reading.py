@@ -28,19 +28,18 @@ from common.db import Database
 from common.errors import Conflict, Forbidden, Invalid, NotFound
 from common.events import record_event
 from common.hashing import canonical_sha256
+from common.signing import Addendum, SignIn
 from services.imaging import repository_reading as repo
 from services.imaging.index import valid_uid
 from services.imaging.reading_schemas import (
     PRIORITIES,
     STATUSES,
-    Addendum,
     AddendumIn,
     AssignIn,
     PriorityIn,
     Reader,
     Report,
     ReportDraftIn,
-    SignIn,
     Worklist,
     WorklistItem,
 )

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.signing import Addendum
+
 Priority = Literal["stat", "urgent", "routine"]
 PRIORITIES: tuple[str, ...] = ("stat", "urgent", "routine")
 ReadingStatus = Literal["new", "assigned", "in_progress", "reported", "signed"]
@@ -77,25 +79,10 @@ class ReportDraftIn(BaseModel):
     ready: bool | None = Field(default=None, description="true: the report is written (status reported)")
 
 
-class SignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1, description="the draft version the reader saw and signs")
-
-
 class AddendumIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     text: str = Field(min_length=1, max_length=8000)
-
-
-class Addendum(BaseModel):
-    id: UUID
-    author_id: UUID
-    author_name: str
-    text: str
-    content_hash: str
-    created_at: datetime
 
 
 class Report(BaseModel):

@@ -12,7 +12,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.imaging.reading_schemas import Addendum, Report, WorklistItem
+from common.signing import Addendum
+from services.imaging.reading_schemas import Report, WorklistItem
 
 _COLUMNS = (
     "r.id, r.study_ref, st.study_instance_uid, r.facility_id, r.reading_facility_id, r.modality, r.template,"
