@@ -92,6 +92,14 @@ def bearer(scope: Scope, *, allow_query: bool = False) -> str | None:
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return str(token.strip())
+    if allow_query:  # a WebSocket may also carry it as subprotocols ["bearer", <token>] (common/ws_auth.py)
+        offered = [p.strip() for name, value in scope["headers"] if name == b"sec-websocket-protocol"
+                   for p in value.decode("latin-1").split(",")]
+        for i, proto in enumerate(offered):
+            if proto.lower() == "bearer" and i + 1 < len(offered) and offered[i + 1]:
+                return str(offered[i + 1])
+            if proto.lower().startswith("bearer.") and len(proto) > len("bearer."):
+                return str(proto[len("bearer."):])
     if allow_query and scope.get("query_string"):
         params = parse_qs(scope["query_string"].decode("latin-1"))
         for key in ("access_token", "token"):

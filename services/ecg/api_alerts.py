@@ -9,12 +9,12 @@ from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
-from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
-from common.auth import Principal, TokenVerifier, current_principal
+from common.auth import Principal, current_principal
 from common.db import Database
-from common.errors import AppError, Unauthorized, error_body
+from common.errors import AppError
+from common.ws_auth import authenticate_websocket, deny_websocket
 from services.ecg import alerts, duty
 from services.ecg.schemas import AcknowledgeIn, Alert, AlertList
 
@@ -50,35 +50,8 @@ async def acknowledge(
                                     body or AcknowledgeIn())
 
 
-def websocket_token(ws: WebSocket) -> tuple[str | None, str | None]:
-    """(token, subprotocol to echo): ``access_token`` query, Authorization header, or the subprotocols
-    ``["bearer", <token>]`` / ``"bearer.<token>"`` (browsers cannot set headers on a WebSocket)."""
-    offered = list(ws.scope.get("subprotocols") or [])
-    for i, proto in enumerate(offered):
-        if proto.lower() == "bearer" and i + 1 < len(offered):
-            return offered[i + 1], proto
-        if proto.lower().startswith("bearer."):
-            return proto[len("bearer."):], proto
-    header = ws.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip(), None
-    return ws.query_params.get("access_token") or None, None
-
-
-async def _deny(ws: WebSocket, exc: AppError) -> None:
-    try:
-        await ws.send_denial_response(JSONResponse(error_body(exc.code, exc.detail), status_code=exc.status))
-    except RuntimeError:  # the server has no denial-response extension: a policy close says as much
-        await ws.close(code={401: 4401, 403: 4403}.get(exc.status, 1008), reason=exc.detail[:120])
-
-
 def _authenticate(ws: WebSocket) -> tuple[Principal, str | None]:
-    token, subprotocol = websocket_token(ws)
-    verifier: TokenVerifier | None = getattr(ws.app.state, "token_verifier", None)
-    if not token or verifier is None:
-        raise Unauthorized("a bearer access token is required (access_token query parameter or subprotocol)")
-    principal = verifier.verify(token)
+    principal, subprotocol = authenticate_websocket(ws)
     alerts.require_viewer(principal)
     return principal, subprotocol
 
@@ -92,7 +65,7 @@ async def alerts_ws(ws: WebSocket) -> None:
     try:
         principal, subprotocol = _authenticate(ws)
     except AppError as exc:
-        await _deny(ws, exc)
+        await deny_websocket(ws, exc)
         return
     ws.state.principal = principal  # the platform middleware audits the connection with it
     redis = ws.app.state.redis
