@@ -60,6 +60,16 @@ BEAT_SCHEDULE["ecg.requeue_stalled"] = {"task": "ecg.requeue_stalled", "schedule
 # Imaging: move studies past their facility's days-until-cold to the cold tier (services/imaging/tiering.py).
 BEAT_SCHEDULE["imaging.move_cold_studies"] = {"task": "imaging.move_cold_studies", "schedule": 3600.0,
                                               "options": {"expires": 3000.0}}
+# Imaging: escalate unacknowledged critical-finding alerts, retry failed deliveries (reading_alerts.py).
+BEAT_SCHEDULE["imaging.escalate_critical_alerts"] = {"task": "imaging.escalate_critical_alerts",
+                                                     "schedule": 60.0, "options": {"expires": 60.0}}
+# Consult: push/withdraw grants to attached items that are still pending; escalate missed deadlines.
+BEAT_SCHEDULE["consult.apply_grants"] = {"task": "consult.apply_grants", "schedule": 30.0, "options": {"expires": 30.0}}
+BEAT_SCHEDULE["consult.escalate_overdue"] = {"task": "consult.escalate_overdue", "schedule": 60.0,
+                                             "options": {"expires": 60.0}}
+# Consult: reminders 24 h and 15 min before each booked slot (services/consult/scheduling.py).
+BEAT_SCHEDULE["consult.send_reminders"] = {"task": "consult.send_reminders", "schedule": 60.0,
+                                           "options": {"expires": 60.0}}
 
 
 def queue_for(task_name: str) -> str:

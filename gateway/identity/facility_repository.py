@@ -190,3 +190,15 @@ async def used_as_reading_centre(conn: asyncpg.Connection, facility_id: UUID) ->
             "SELECT EXISTS (SELECT 1 FROM gateway.facilities WHERE reading_centre_id = $1)", facility_id
         )
     )
+
+
+async def clinicians_in_tree(conn: asyncpg.Connection, root: UUID, facility_id: UUID,
+                             roles: list[str]) -> list[asyncpg.Record]:
+    """Active users of ``facility_id`` having one of ``roles``, if that facility lies under ``root``
+    (the consult target picker: ids, names, roles; no contact details)."""
+    return list(await conn.fetch(
+        _SUBTREE + "SELECT u.id AS user_id, u.display_name, u.facility_id, u.roles FROM gateway.users u"
+        " WHERE u.facility_id = $2 AND u.facility_id IN (SELECT id FROM sub) AND u.active"
+        " AND u.roles && $3::text[] ORDER BY u.display_name, u.id",
+        root, facility_id, roles,
+    ))

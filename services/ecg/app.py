@@ -14,6 +14,7 @@ from common.services import service
 from services.ecg.api import router
 from services.ecg.api_alerts import router as alerts_router
 from services.ecg.api_duty import router as duty_router
+from services.ecg.api_grants import router as grants_router
 from services.ecg.api_reading import router as reading_router
 from services.ecg.limits import RECORDINGS_PREFIX, EcgBodyLimit
 from services.ecg.settings import ecg_settings
@@ -35,7 +36,7 @@ app = create_service_app(
     SPEC.name,
     title=SPEC.title,
     description="ECG ingest in every interchange format, automatic analysis, critical values and signed reports.",
-    routers=[router, reading_router, alerts_router, duty_router],
+    routers=[router, reading_router, alerts_router, duty_router, grants_router],
     unlimited_body_prefixes=(RECORDINGS_PREFIX,),
     extra_readiness=[report_font],
 )

@@ -20,7 +20,7 @@ from common.errors import Conflict, Forbidden, Invalid, NotFound
 from common.events import record_event
 from common.hashing import canonical_sha256
 from common.signing import Addendum, SignIn
-from services.ecg import jobs
+from services.ecg import grants, jobs
 from services.ecg import repository as repo
 from services.ecg import repository_reports as reports
 from services.ecg.schemas import PRIORITIES, AddendumIn, Report, ReportDraftIn, Worklist
@@ -162,8 +162,8 @@ async def claim(db: Database, principal: Principal, recording_id: UUID) -> Repor
 
 async def get_report(db: Database, principal: Principal, recording_id: UUID) -> Report:
     require_clinical(principal)
-    async with db.transaction(principal) as conn:
-        report = await reports.get_report(conn, recording_id, principal.visible_facility_ids)
+    report = await grants.read_with_grants(db, principal, recording_id,
+                                           lambda conn, visible: reports.get_report(conn, recording_id, visible))
     if report is None:
         raise NotFound("this recording has no report yet")
     return report
@@ -277,8 +277,8 @@ async def add_addendum(db: Database, principal: Principal, recording_id: UUID, b
 async def rendered_key(db: Database, principal: Principal, recording_id: UUID, kind: str) -> str:
     """The stored PDF or DICOM of the signed report; 409 while it is still being rendered."""
     require_clinical(principal)
-    async with db.transaction(principal) as conn:
-        keys = await reports.rendered_keys(conn, recording_id, principal.visible_facility_ids)
+    keys = await grants.read_with_grants(db, principal, recording_id,
+                                         lambda conn, visible: reports.rendered_keys(conn, recording_id, visible))
     if keys is None or not keys[2]:
         raise NotFound("this recording has no signed report")
     key = keys[0] if kind == "pdf" else keys[1]

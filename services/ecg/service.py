@@ -25,7 +25,7 @@ from common.db import Database
 from common.errors import Forbidden, Invalid, NotFound
 from common.events import record_event
 from common.storage import ObjectStore
-from services.ecg import jobs
+from services.ecg import grants, jobs
 from services.ecg import repository as repo
 from services.ecg.ingest import ParsedUpload, StagedFile, parse_staged, reading_dir
 from services.ecg.schemas import PRIORITIES, STATUSES, OriginalFile, Recording, RecordingPage
@@ -144,8 +144,8 @@ async def _remove(store: ObjectStore, keys: list[str]) -> None:
 
 async def get_recording(db: Database, principal: Principal, recording_id: UUID) -> Recording:
     require_clinical(principal)
-    async with db.transaction(principal) as conn:
-        rec = await repo.get_recording(conn, recording_id, principal.visible_facility_ids)
+    rec = await grants.read_with_grants(db, principal, recording_id,
+                                        lambda conn, visible: repo.get_recording(conn, recording_id, visible))
     if rec is None:
         raise NotFound("no such recording")
     return rec
@@ -196,8 +196,8 @@ async def signal_window(
     """Leads x samples of a time window, resampled to ``fs`` when asked (viewer; ranged read of the object)."""
     s = settings or ecg_settings()
     require_clinical(principal)
-    async with db.transaction(principal) as conn:
-        info = await repo.signal_info(conn, recording_id, principal.visible_facility_ids)
+    info = await grants.read_with_grants(db, principal, recording_id,
+                                         lambda conn, visible: repo.signal_info(conn, recording_id, visible))
     if info is None:
         raise NotFound("no such recording")
     key, layout, source_fs, names = info

@@ -34,6 +34,7 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/pdf"): "ecg_recording",
     ("ecg", "GET", "/api/ecg/recordings/{recording_id}/report/dicom"): "ecg_recording",
     ("ecg", "POST", "/api/ecg/alerts/{alert_id}/acknowledge"): "ecg_alert",
+    ("imaging", "POST", "/api/imaging/alerts/{alert_id}/acknowledge"): "imaging_alert",
     ("ecg", "DELETE", "/api/ecg/duty/{shift_id}"): "ecg_duty",
     ("imaging", "GET", "/api/imaging/studies/{study}/archive"): "imaging",
     ("imaging", "PUT", "/api/imaging/studies/{study}/priority"): "imaging",
@@ -73,6 +74,43 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("imaging", "GET", "/dicom-web/studies/{study}/series/{series}/instances/{sop}/thumbnail"): "imaging",
     ("imaging", "GET",
      "/dicom-web/studies/{study}/series/{series}/instances/{sop}/frames/{frames}/rendered"): "imaging",
+    # consult workflow (services/consult/api.py): a submitted consult of 城关镇 to 清河县人民医院; a session id
+    # of another facility is filled with a random id ("patient"): the answer must equal a missing one's
+    ("consult", "GET", "/api/consult/consults/{consult_id}"): "consult",
+    ("consult", "PATCH", "/api/consult/consults/{consult_id}"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/submit"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/accept"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/decline"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/cancel"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/reassign"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/close"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/participants"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/consent"): "consult",
+    ("consult", "DELETE", "/api/consult/consults/{consult_id}/consent"): "consult",
+    ("consult", "GET", "/api/consult/consults/{consult_id}/consent/file"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/attachments"): "consult",
+    ("consult", "DELETE", "/api/consult/consults/{consult_id}/attachments/{attachment_id}"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/sessions"): "consult",
+    ("consult", "POST", "/api/consult/sessions/{session_id}/end"): "patient",
+    # consult opinion, scheduling, chat (api_opinion.py, api_schedule.py, api_chat.py); an availability window
+    # of another facility is filled with a random id ("patient")
+    ("consult", "GET", "/api/consult/consults/{consult_id}/opinion"): "consult",
+    ("consult", "PUT", "/api/consult/consults/{consult_id}/opinion"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/opinion/sign"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/opinion/addenda"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/opinion/acknowledge"): "consult",
+    ("consult", "GET", "/api/consult/consults/{consult_id}/opinion.pdf"): "consult",
+    ("consult", "DELETE", "/api/consult/availability/{availability_id}"): "patient",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/booking"): "consult",
+    ("consult", "GET", "/api/consult/consults/{consult_id}/booking"): "consult",
+    ("consult", "GET", "/api/consult/consults/{consult_id}/calendar.ics"): "consult",
+    ("consult", "GET", "/api/consult/consults/{consult_id}/messages"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/messages"): "consult",
+    ("consult", "POST", "/api/consult/consults/{consult_id}/messages/files"): "consult",
+    ("consult", "GET", "/api/consult/consults/{consult_id}/messages/{message_id}/file"): "consult",
+    # video rooms (api_rooms.py): a recording id of another facility is filled with a random id (any uuid)
+    ("consult", "GET", "/api/consult/consults/{consult_id}/recordings"): "consult",
+    ("consult", "GET", "/api/consult/recordings/{recording_id}/file"): "patient",
 }
 
 BODIES = {"PATCH": {"version": 1, "address": "changed by another facility"}}
@@ -87,6 +125,19 @@ ROUTE_BODIES: dict[str, dict[str, object]] = {
     "/api/imaging/studies/{study}/report": {"version": 1, "impression": "changed by another facility"},
     "/api/imaging/studies/{study}/report/sign": {"version": 1},
     "/api/imaging/studies/{study}/report/addenda": {"text": "added by another facility"},
+    "/api/consult/consults/{consult_id}/decline": {"reason": "declined by another facility"},
+    "/api/consult/consults/{consult_id}/cancel": {"reason": "cancelled by another facility"},
+    "/api/consult/consults/{consult_id}/reassign": {"consultant_id": "00000000-0000-4000-8000-000000000000"},
+    "/api/consult/consults/{consult_id}/participants": {"user_id": "00000000-0000-4000-8000-000000000000"},
+    "/api/consult/consults/{consult_id}/consent": {"method": "e_consent", "signer_name": "x", "relation": "本人",
+                                                   "statement_version": "2026-01"},
+    "/api/consult/consults/{consult_id}/attachments": {"kind": "ecg_recording",
+                                                       "ref": "00000000-0000-4000-8000-000000000000"},
+    "/api/consult/consults/{consult_id}/opinion": {"version": 1, "diagnosis": "changed by another facility"},
+    "/api/consult/consults/{consult_id}/opinion/sign": {"version": 1},
+    "/api/consult/consults/{consult_id}/opinion/addenda": {"text": "added by another facility"},
+    "/api/consult/consults/{consult_id}/booking": {"slot_id": "00000000-0000-4000-8000-000000000000"},
+    "/api/consult/consults/{consult_id}/messages": {"text": "posted by another facility"},
 }
 
 
@@ -101,6 +152,7 @@ def valid_id_number(seed: int) -> str:
 def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker: object) -> dict[str, Any]:
     """Objects owned by 城关镇卫生院 (doctor_a), made through the gateway."""
     from tests.ecg.ecg_service_support import critical_recording_with_alert
+    from tests.imaging.imaging_support import critical_alert_of
 
     token = login("doctor_a")
     r = httpx.post(
@@ -111,7 +163,17 @@ def objects_of_a(platform: Platform, login: Callable[[str], str], celery_worker:
     assert r.status_code == 201, r.text
     return {"patient": r.json()["id"], **critical_recording_with_alert(platform.gateway_url, token),
             "imaging": imaging_study(platform.gateway_url, token),
-            "ecg_duty": future_duty_shift(platform.gateway_url, login("specialist"))}
+            "imaging_alert": critical_alert_of(platform.gateway_url, token, login("specialist")),
+            "ecg_duty": future_duty_shift(platform.gateway_url, login("specialist")),
+            "consult": consult_of_a(platform.gateway_url, token)}
+
+
+def consult_of_a(gateway_url: str, token: str) -> dict[str, str]:
+    """A submitted consult of 城关镇 asking 清河县人民医院 (ids of the consult routes' path parameters)."""
+    from tests.consult.consult_support import COUNTY, submitted
+
+    return {"consult_id": submitted(gateway_url, token, target=COUNTY)["id"], "attachment_id": str(uuid.uuid4()),
+            "message_id": str(uuid.uuid4())}
 
 
 def imaging_study(gateway_url: str, token: str) -> dict[str, str]:
