@@ -24,6 +24,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+# For WebRTC (the consult rooms): fake camera and microphone, no permission prompts, loopback ICE candidates
+# (everything runs on one machine), media that plays without a click.
+CHROMIUM_MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+]
 SCREENSHOTS = Path(os.environ.get("TH_SCREENSHOT_DIR", "/tmp/th-browser"))
 
 
@@ -58,6 +66,24 @@ def chromium() -> Iterator[object]:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def media_chromium() -> Iterator[object]:
+    """Like ``chromium``, with fake media devices and loopback WebRTC (CHROMIUM_MEDIA_ARGS)."""
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: `apt-get install -y chromium` (or `make browser-deps`)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *CHROMIUM_MEDIA_ARGS])
         try:
             yield browser
         finally:

@@ -27,7 +27,7 @@ PASSWORD = "Demo@2026"
 # Areas whose pages are built (web/src/areaPages.tsx); every other home card says "coming soon".
 LIVE_AREAS = frozenset(
     {"systemStatus", "ecg", "ecgUpload", "ecgReading", "imaging", "imagingUpload", "readingWorklist",
-     "facilities", "users", "facilityUsers", "audit"}
+     "facilities", "users", "facilityUsers", "audit", "consults"}
 )
 
 

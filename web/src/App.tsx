@@ -1,5 +1,6 @@
 import { BrowserRouter, Navigate, Route, Routes } from "react-router-dom";
 import { AREA_PAGES } from "./areaPages";
+import { consultRoutes } from "./consult/routes";
 import { RequireAuth } from "./auth/RequireAuth";
 import { ecgRoutes } from "./ecg/routes";
 import { imagingRoutes } from "./imaging/routes";
@@ -32,6 +33,7 @@ export function App() {
           ))}
           {ecgRoutes()}
           {imagingRoutes()}
+          {consultRoutes()}
           <Route path="*" element={<NotFound />} />
         </Route>
       </Routes>

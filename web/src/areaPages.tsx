@@ -1,5 +1,6 @@
 import type { ReactNode } from "react";
 import { ADMIN_AREA_PAGES } from "./admin/routes";
+import { CONSULT_AREA_PAGES } from "./consult/routes";
 import { ECG_AREA_PAGES } from "./ecg/routes";
 import { IMAGING_AREA_PAGES } from "./imaging/routes";
 import type { AreaKey } from "./shell/areas";
@@ -14,4 +15,5 @@ export const AREA_PAGES: Partial<Record<AreaKey, ReactNode>> = {
   ...ECG_AREA_PAGES,
   ...IMAGING_AREA_PAGES,
   ...ADMIN_AREA_PAGES,
+  ...CONSULT_AREA_PAGES,
 };

@@ -1,4 +1,5 @@
 import { adminEn } from "./admin.en";
+import { consultEn } from "./consult.en";
 import { ecgEn } from "./ecg.en";
 import type { Dictionary } from "./zh";
 import { imagingEn } from "./imaging.en";
@@ -111,6 +112,7 @@ export const en: Dictionary = {
   ecg: ecgEn,
   imaging: imagingEn,
   admin: adminEn,
+  consult: consultEn,
   system: {
     title: "System status",
     overallReady: "All services are running",

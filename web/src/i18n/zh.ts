@@ -1,5 +1,6 @@
 /** 简体中文 — the default language. Every visible string of the app lives here and in en.ts. */
 import { adminZh } from "./admin.zh";
+import { consultZh } from "./consult.zh";
 import { ecgZh } from "./ecg.zh";
 import { imagingZh } from "./imaging.zh";
 
@@ -110,6 +111,7 @@ export const zh = {
   ecg: ecgZh,
   imaging: imagingZh,
   admin: adminZh,
+  consult: consultZh,
   system: {
     title: "系统状态",
     overallReady: "全部服务运行正常",
