@@ -6,17 +6,24 @@ from collections.abc import AsyncIterator
 from datetime import date
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.responses import Response, StreamingResponse
 
+from common import alert_feed
 from common.auth import Principal, current_principal
 from common.db import Database
+from common.errors import AppError
 from common.signing import Addendum, SignIn
 from common.storage import ObjectStore
-from services.imaging import reading
+from common.ws_auth import authenticate_websocket, deny_websocket
+from services.imaging import reading, reading_alerts
 from services.imaging.reading_schemas import (
+    AcknowledgeIn,
     AddendumIn,
     AssignIn,
+    CriticalAlert,
+    CriticalAlertList,
     PriorityIn,
     Reader,
     Report,
@@ -98,13 +105,13 @@ async def get_report(study: str, request: Request, principal: Principal = Depend
 async def save_draft(study: str, body: ReportDraftIn, request: Request,
                      principal: Principal = Depends(current_principal)) -> Report:
     """Edit findings, impression and the critical flag at ``version`` (409 when stale or signed)."""
-    return await reading.save_draft(_db(request), principal, study, body)
+    return await reading.save_draft(_db(request), principal, study, body, getattr(request.app.state, "redis", None))
 
 
 @router.post("/studies/{study}/report/sign", response_model=Report)
 async def sign(study: str, body: SignIn, request: Request, principal: Principal = Depends(current_principal)) -> Report:
     """Sign the draft at ``version``: immutable afterwards (content hash, signer and time stored)."""
-    return await reading.sign(_db(request), principal, study, body)
+    return await reading.sign(_db(request), principal, study, body, getattr(request.app.state, "redis", None))
 
 
 @router.post("/studies/{study}/report/addenda", status_code=201, response_model=Addendum)
@@ -129,3 +136,49 @@ async def report_pdf(study: str, request: Request, principal: Principal = Depend
     return StreamingResponse(_chunks(store, key), media_type="application/pdf",
                              headers={"Content-Length": str(info.size),
                                       "Content-Disposition": 'attachment; filename="imaging-report.pdf"'})
+
+
+# -- critical-finding alerts (reading_alerts.py) -------------------------------------------------------
+
+
+@router.get("/alerts", response_model=CriticalAlertList)
+async def list_alerts(
+    request: Request,
+    include_acknowledged: bool = Query(default=False, description="also those acknowledged in the last 24 h"),
+    principal: Principal = Depends(current_principal),
+) -> CriticalAlertList:
+    """Open critical-finding alerts of my facility and of those my reading centre serves (``for_you``: for
+    my own facility, which must acknowledge it)."""
+    items = await reading_alerts.list_alerts(_db(request), principal, include_acknowledged=include_acknowledged)
+    return CriticalAlertList(items=items)
+
+
+@router.post("/alerts/{alert_id}/acknowledge", response_model=CriticalAlert)
+async def acknowledge_alert(alert_id: UUID, request: Request, body: AcknowledgeIn | None = None,
+                            principal: Principal = Depends(current_principal)) -> CriticalAlert:
+    """A doctor of the requesting facility acknowledges the finding (409 once done)."""
+    return await reading_alerts.acknowledge(_db(request), getattr(request.app.state, "redis", None), principal,
+                                            alert_id, body or AcknowledgeIn())
+
+
+@router.websocket("/alerts/ws")
+async def alerts_ws(ws: WebSocket) -> None:
+    """Real-time critical findings: a ``snapshot`` of open alerts, then ``alert``, ``escalation`` and
+    ``acknowledged`` messages, a ``heartbeat`` when quiet. Token as for the ECG alerts (common/ws_auth.py)."""
+    try:
+        principal, subprotocol = authenticate_websocket(ws)
+        reading_alerts.require_clinical(principal)
+    except AppError as exc:
+        await deny_websocket(ws, exc)
+        return
+    ws.state.principal = principal  # the platform middleware audits the connection with it
+    db: Database = ws.app.state.db
+
+    async def snapshot() -> str:
+        items = await reading_alerts.list_alerts(db, principal)
+        return orjson.dumps({"type": "snapshot", "alerts": [a.model_dump(mode="json") for a in items]}).decode()
+
+    async with alert_feed.subscription(ws.app.state.redis, reading_alerts.CHANNEL_PREFIX,
+                                       principal.visible_facility_ids) as pubsub:  # before the snapshot
+        await ws.accept(subprotocol=subprotocol)
+        await alert_feed.serve(ws, pubsub, snapshot, lambda m: reading_alerts.personalise(m, principal))

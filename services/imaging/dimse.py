@@ -33,14 +33,17 @@ from typing import Any, TypeVar
 
 from pydantic_settings import SettingsConfigDict
 from pydicom import dcmread
+from pydicom._uid_dict import UID_dictionary
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, build_context, evt
+from pynetdicom import sop_class as sop_classes_module
 from pynetdicom.association import Association
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.dsutils import encode_file_meta
-from pynetdicom.presentation import QueryRetrievePresentationContexts
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.presentation import PresentationContext, QueryRetrievePresentationContexts
+from pynetdicom.service_class import ServiceClass, StorageServiceClass
+from pynetdicom.sop_class import Verification, register_uid, uid_to_service_class  # type: ignore[attr-defined]
 
 from common.config import ServiceSettings, platform_settings
 from common.db import Database
@@ -56,6 +59,7 @@ from services.imaging.service import Archive, store_instance
 log = logging.getLogger("telehealth.imaging.dimse")
 T = TypeVar("T")
 UNCOMPRESSED = (ExplicitVRLittleEndian, ImplicitVRLittleEndian)
+UNCOMPRESSED_ALL = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, "1.2.840.10008.1.2.2")  # + big endian
 REJECT_PERMANENT, SOURCE_USER, CALLING_AE_NOT_RECOGNISED = 0x01, 0x01, 0x03
 
 
@@ -72,6 +76,53 @@ class DimseSettings(ServiceSettings):
     # Register the demo AEs (dimse_registry.DEMO_AES) at start; never in production.
     seed_demo_aes: bool = True
     timeout_seconds: float = 300
+
+
+def storage_sop_classes() -> list[str]:
+    """The SOP classes the listener stores: pynetdicom's storage classes plus every other storage SOP class of
+    pydicom's UID dictionary (retired ones too, such as the old Ultrasound Image Storage that older machines
+    still send), without Storage Commitment and the Media Storage Directory (a file-set, not an instance)."""
+    known = [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+    extra = []
+    for uid, (name, kind, _value, _retired, keyword) in sorted(UID_dictionary.items()):
+        if kind != "SOP Class" or "Storage" not in name or "Commitment" in name or uid == "1.2.840.10008.1.3.10" \
+                or uid in known:
+            continue
+        if uid_to_service_class(uid) is ServiceClass:  # pynetdicom has no service for it: store it
+            register_uid(uid, keyword if not hasattr(sop_classes_module, keyword) else f"{keyword}Archive",
+                         StorageServiceClass)
+        extra.append(uid)
+    return known + extra
+
+
+def prefer_proposed_syntaxes(supported: list[PresentationContext], requested: list[PresentationContext],
+                             peer_stores: set[str]) -> list[PresentationContext]:
+    """The acceptor's contexts reordered so that, per abstract syntax, the peer's preference wins.
+
+    pynetdicom accepts the first of the *acceptor's* syntaxes that the peer proposed. With our list
+    (uncompressed first) a modality offering [JPEG lossless, Explicit VR LE] in one context would be told to
+    send uncompressed and would have to decompress (or fail). An archive keeps what a modality sends: for
+    C-STORE its first choice is taken. ``peer_stores`` are the abstract syntaxes for which the peer proposed
+    the SCP role (a C-GET requestor receiving instances): there we send, and we can always produce an
+    uncompressed syntax (decompressing a compressed original), not every compressed one, so the peer's
+    first uncompressed choice comes first."""
+    order: dict[str, list[str]] = {}
+    for cx in requested:
+        order.setdefault(str(cx.abstract_syntax), [str(ts) for ts in cx.transfer_syntax])
+    out = []
+    for cx in supported:
+        abstract = str(cx.abstract_syntax)
+        wanted = order.get(abstract)
+        if wanted:
+            if abstract in peer_stores:
+                wanted = [ts for ts in wanted if ts in UNCOMPRESSED_ALL] + wanted
+            ours = [str(ts) for ts in cx.transfer_syntax]
+            ranked = list(dict.fromkeys([ts for ts in wanted if ts in ours] + ours))
+            new = build_context(abstract, ranked)
+            new.scu_role, new.scp_role = cx.scu_role, cx.scp_role
+            cx = new
+        out.append(cx)
+    return out
 
 
 def store_status(outcome: StoreOutcome) -> int:
@@ -141,9 +192,9 @@ class Listener:
         ae = AE(ae_title=self.settings.ae_title)
         ae.maximum_associations = 20
         ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
-        for cx in AllStoragePresentationContexts:
+        for sop_class in storage_sop_classes():
             # scu/scp roles: a C-GET requestor proposes to be the storage SCP on its own association.
-            ae.add_supported_context(str(cx.abstract_syntax), ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
+            ae.add_supported_context(sop_class, ALL_TRANSFER_SYNTAXES, scu_role=True, scp_role=True)
         for cx in QueryRetrievePresentationContexts:
             ae.add_supported_context(str(cx.abstract_syntax), [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
         return ae
@@ -174,6 +225,9 @@ class Listener:
             assoc.kill()
             return
         self.peers[assoc] = peer
+        peer_stores = {str(uid) for uid, item in assoc.requestor.role_selection.items() if item.scp_role}
+        assoc.acceptor.supported_contexts = prefer_proposed_syntaxes(
+            assoc.acceptor.supported_contexts, assoc.requestor.requested_contexts, peer_stores)
 
     def on_established(self, event: evt.Event) -> None:
         peer = self.peers.get(event.assoc)
@@ -243,7 +297,7 @@ class Listener:
         data = self.run(self._archive().store.read(inst.object_key))
         ds = dcmread(io.BytesIO(data))
         if (accepted is not None and (inst.sop_class_uid, inst.transfer_syntax_uid) not in accepted
-                and any((inst.sop_class_uid, ts) in accepted for ts in UNCOMPRESSED)
+                and any((inst.sop_class_uid, ts) in accepted for ts in UNCOMPRESSED_ALL)
                 and ds.file_meta.TransferSyntaxUID.is_compressed):
             ds.decompress(generate_instance_uid=False)  # the peer took this SOP class uncompressed only
         return ds

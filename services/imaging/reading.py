@@ -20,15 +20,17 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydicom.uid import generate_uid
 
 from common.audit import AuditEntry, write
 from common.auth import Principal, Role
 from common.db import Database
-from common.errors import Conflict, Forbidden, Invalid, NotFound
+from common.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from common.events import record_event
 from common.hashing import canonical_sha256
 from common.signing import Addendum, SignIn
+from services.imaging import reading_alerts
 from services.imaging import repository_reading as repo
 from services.imaging.index import valid_uid
 from services.imaging.reading_schemas import (
@@ -36,6 +38,7 @@ from services.imaging.reading_schemas import (
     STATUSES,
     AddendumIn,
     AssignIn,
+    CriticalAlert,
     PriorityIn,
     Reader,
     Report,
@@ -164,6 +167,30 @@ async def set_priority(db: Database, principal: Principal, study_uid: str, body:
         return await repo.worklist_item(conn, st["id"], st["facility_id"])
 
 
+def upload_priority(value: str | None) -> str | None:
+    """The ``priority`` query parameter of STOW-RS (checked before the body is read): 400 when unknown."""
+    if value is None or value == "":
+        return None
+    if value.lower() not in PRIORITIES:
+        raise BadRequest(f"priority must be one of {', '.join(PRIORITIES)}")
+    return value.lower()
+
+
+async def set_upload_priority(db: Database, principal: Principal, priority: str, stow_answer: bytes) -> None:
+    """After a STOW-RS upload with ``?priority=``: the reading priority of each study it stored instances of
+    (a study already signed keeps its report; that is not an error of the upload)."""
+    studies: set[str] = set()
+    for item in (orjson.loads(stow_answer).get("00081199") or {}).get("Value") or []:
+        url = ((item.get("00081190") or {}).get("Value") or [""])[0]
+        if "/studies/" in url:
+            studies.add(url.split("/studies/", 1)[1].split("/", 1)[0])
+    for study_uid in sorted(studies):
+        try:
+            await set_priority(db, principal, study_uid, PriorityIn(priority=priority))  # type: ignore[arg-type]
+        except (Conflict, NotFound):
+            log.info("upload priority not applied", extra={"reason": "signed or not visible"})
+
+
 async def assign(db: Database, principal: Principal, study_uid: str, body: AssignIn) -> WorklistItem:
     """Give the study to a named specialist of the caller's facility (an unsigned draft moves with it)."""
     async with db.transaction(principal) as conn:
@@ -244,8 +271,10 @@ async def _own_draft(conn: Any, principal: Principal, study_uid: str) -> tuple[A
     return st, row
 
 
-async def _raise_critical(conn: Any, principal: Principal, st: Any, row: Any, *, signed: bool) -> None:
-    """The requesting facility is told of a critical finding, once per report."""
+async def _raise_critical(conn: Any, principal: Principal, st: Any, row: Any, *, signed: bool) -> CriticalAlert | None:
+    """The requesting facility is told of a critical finding, once per report: the event, and the alert
+    (reading_alerts.py) that the caller publishes after the commit."""
+    alert = await reading_alerts.raise_alert(conn, principal, st, row, signed=signed)
     await record_event(
         conn, "imaging", "imaging.critical_finding", facility_id=st["facility_id"], subject_type="study",
         subject_id=st["id"],
@@ -256,9 +285,11 @@ async def _raise_critical(conn: Any, principal: Principal, st: Any, row: Any, *,
         principal, source="imaging", action="imaging.report.critical_finding", outcome="success",
         object_type="imaging_report", object_id=str(row["id"]), detail={"study_ref": str(st["id"])},
     ))
+    return alert
 
 
-async def save_draft(db: Database, principal: Principal, study_uid: str, body: ReportDraftIn) -> Report:
+async def save_draft(db: Database, principal: Principal, study_uid: str, body: ReportDraftIn,
+                     redis: Any = None) -> Report:
     changes: dict[str, Any] = {k: v for k, v in body.model_dump(include={"findings", "impression", "critical",
                                                                            "critical_note"}).items() if v is not None}
     async with db.transaction(principal) as conn:
@@ -269,15 +300,15 @@ async def save_draft(db: Database, principal: Principal, study_uid: str, body: R
         updated = await repo.update_draft(conn, row["id"], body.version, changes)
         if updated is None:
             raise Conflict(f"the draft changed meanwhile (now at version {row['version']}); reload it")
-        if raise_now:
-            await _raise_critical(conn, principal, st, updated, signed=False)
+        alert = await _raise_critical(conn, principal, st, updated, signed=False) if raise_now else None
         if body.ready is not None:  # written (awaiting the signature) or back to work
             await repo.upsert_item(conn, st["id"], st["facility_id"],
                                    status="reported" if body.ready else "in_progress")
+    await reading_alerts.deliver(db, redis, principal, alert)
     return repo.as_report(updated)
 
 
-async def sign(db: Database, principal: Principal, study_uid: str, body: SignIn) -> Report:
+async def sign(db: Database, principal: Principal, study_uid: str, body: SignIn, redis: Any = None) -> Report:
     """Sign the draft as it stands at ``version``; immutable from here on."""
     async with db.transaction(principal) as conn:
         st, row = await _own_draft(conn, principal, study_uid)
@@ -300,8 +331,7 @@ async def sign(db: Database, principal: Principal, study_uid: str, body: SignIn)
         )
         assert signed is not None  # locked and checked above
         await repo.upsert_item(conn, st["id"], st["facility_id"], status="signed")
-        if raise_now:
-            await _raise_critical(conn, principal, st, signed, signed=True)
+        alert = await _raise_critical(conn, principal, st, signed, signed=True) if raise_now else None
         await record_event(
             conn, "imaging", "imaging.report_signed", facility_id=st["facility_id"], subject_type="study",
             subject_id=st["id"],
@@ -314,6 +344,7 @@ async def sign(db: Database, principal: Principal, study_uid: str, body: SignIn)
             object_type="imaging_report", object_id=str(row["id"]),
             detail={"study_ref": str(st["id"]), "content_hash": digest},
         ))
+    await reading_alerts.deliver(db, redis, principal, alert)
     await _queue_render(st["id"])
     return repo.as_report(signed)
 

@@ -112,3 +112,40 @@ class Report(BaseModel):
     dicom_sop_instance_uid: str | None
     report_series_uid: str | None
     addenda: list[Addendum] = Field(default_factory=list)
+
+
+class CriticalAlert(BaseModel):
+    """A critical finding (影像危急值) for the requesting facility: who read it, what was found, its state."""
+
+    id: UUID
+    facility_id: UUID                      # the requesting facility (the study's owner)
+    study_instance_uid: str
+    report_id: UUID
+    reading_facility_id: UUID
+    reader_name: str
+    modality: str
+    priority: Priority
+    note: str
+    signed: bool
+    message_zh: str
+    message_en: str
+    status: Literal["open", "acknowledged"]
+    escalation_level: int
+    escalated_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: UUID | None
+    acknowledged_name: str | None
+    acknowledge_note: str | None
+    created_at: datetime
+    # Per viewer, never stored: the alert is for the receiver's own facility (the requester must act on it).
+    for_you: bool = False
+
+
+class CriticalAlertList(BaseModel):
+    items: list[CriticalAlert]
+
+
+class AcknowledgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    note: str | None = Field(default=None, max_length=2000, description="what was done (e.g. patient recalled)")

@@ -6,7 +6,7 @@ serves it; row-level security is the second wall. Patterns come from services/im
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from uuid import UUID
@@ -36,10 +36,27 @@ def _apply(sql: Sql, conditions: Iterable[Condition]) -> None:
         sql.clauses.append(c.sql.format(*(sql.arg(v) for v in c.args)))
 
 
+def _scope(sql: Sql, column: str, ref: str, visible: Iterable[UUID], granted: Sequence[UUID]) -> None:
+    """The visibility clause: the caller's facilities, or one of the studies granted to it."""
+    clause = f"{column} = ANY({sql.arg(list(visible))}::uuid[])"
+    if granted:
+        clause = f"({clause} OR {ref} = ANY({sql.arg(list(granted))}::uuid[]))"
+    sql.clauses.append(clause)
+
+
+async def granted_study_refs(conn: asyncpg.Connection, facility_id: UUID, user_id: UUID) -> list[UUID]:
+    """Studies a live grant (consult, share) opens to this facility or user (read in a system transaction)."""
+    return [r["study_ref"] for r in await conn.fetch(
+        "SELECT DISTINCT g.study_ref FROM imaging.grants g WHERE g.revoked_at IS NULL"
+        " AND (g.expires_at IS NULL OR g.expires_at > now())"
+        " AND (g.grantee_facility_id = $1 OR g.grantee_user_id = $2) LIMIT 1000",
+        facility_id, user_id)]
+
+
 async def search_studies(conn: asyncpg.Connection, visible: Iterable[UUID], conditions: list[Condition],
-                         limit: int, offset: int) -> list[asyncpg.Record]:
+                         limit: int, offset: int, granted: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     sql = Sql()
-    sql.clauses.append(f"s.facility_id = ANY({sql.arg(list(visible))}::uuid[])")
+    _scope(sql, "s.facility_id", "s.id", visible, granted)
     _apply(sql, conditions)
     return cast(list[asyncpg.Record], await conn.fetch(
         "SELECT s.study_instance_uid, s.attributes::text AS attributes, s.modalities, s.num_series,"  # noqa: S608
@@ -51,9 +68,9 @@ async def search_studies(conn: asyncpg.Connection, visible: Iterable[UUID], cond
 
 
 async def search_series(conn: asyncpg.Connection, visible: Iterable[UUID], conditions: list[Condition],
-                        limit: int, offset: int) -> list[asyncpg.Record]:
+                        limit: int, offset: int, granted: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     sql = Sql()
-    sql.clauses.append(f"se.facility_id = ANY({sql.arg(list(visible))}::uuid[])")
+    _scope(sql, "se.facility_id", "se.study_ref", visible, granted)
     _apply(sql, conditions)
     return cast(list[asyncpg.Record], await conn.fetch(
         "SELECT s.study_instance_uid, se.series_instance_uid, se.attributes::text AS attributes,"  # noqa: S608
@@ -67,10 +84,11 @@ async def search_series(conn: asyncpg.Connection, visible: Iterable[UUID], condi
 
 
 async def search_instances(conn: asyncpg.Connection, visible: Iterable[UUID], conditions: list[Condition],
-                           tags: list[str] | None, limit: int, offset: int) -> list[asyncpg.Record]:
+                           tags: list[str] | None, limit: int, offset: int,
+                           granted: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     """Instances with the attributes ``tags`` of their metadata (all of it when ``tags`` is None)."""
     sql = Sql()
-    sql.clauses.append(f"i.facility_id = ANY({sql.arg(list(visible))}::uuid[])")
+    _scope(sql, "i.facility_id", "i.study_ref", visible, granted)
     _apply(sql, conditions)
     if tags is None:
         attributes = "i.metadata::text"
@@ -87,14 +105,18 @@ async def search_instances(conn: asyncpg.Connection, visible: Iterable[UUID], co
     ))
 
 
-async def study_visible(conn: asyncpg.Connection, study_uid: str, visible: Iterable[UUID]) -> bool:
+async def study_visible(conn: asyncpg.Connection, study_uid: str, visible: Iterable[UUID],
+                        granted: Sequence[UUID] = ()) -> bool:
     return bool(await conn.fetchval(
-        "SELECT 1 FROM imaging.studies WHERE study_instance_uid = $1 AND facility_id = ANY($2::uuid[])",
-        study_uid, list(visible)))
+        "SELECT 1 FROM imaging.studies WHERE study_instance_uid = $1"
+        " AND (facility_id = ANY($2::uuid[]) OR id = ANY($3::uuid[]))",
+        study_uid, list(visible), list(granted)))
 
 
-async def series_visible(conn: asyncpg.Connection, study_uid: str, series_uid: str, visible: Iterable[UUID]) -> bool:
+async def series_visible(conn: asyncpg.Connection, study_uid: str, series_uid: str, visible: Iterable[UUID],
+                         granted: Sequence[UUID] = ()) -> bool:
     return bool(await conn.fetchval(
         "SELECT 1 FROM imaging.series se JOIN imaging.studies s ON s.id = se.study_ref"
-        " WHERE se.series_instance_uid = $1 AND s.study_instance_uid = $2 AND se.facility_id = ANY($3::uuid[])",
-        series_uid, study_uid, list(visible)))
+        " WHERE se.series_instance_uid = $1 AND s.study_instance_uid = $2"
+        " AND (se.facility_id = ANY($3::uuid[]) OR se.study_ref = ANY($4::uuid[]))",
+        series_uid, study_uid, list(visible), list(granted)))

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from uuid import UUID
 
 import orjson
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
-from common.auth import Principal
+from common.auth import SYSTEM_USER, Principal, system_principal
 from common.errors import BadRequest, NotFound
 from services.imaging import matching as m
 from services.imaging import repository_query as rq
@@ -186,18 +187,25 @@ async def search(archive: Archive, principal: Principal, q: QidoQuery, base: str
     visible = visible_facilities(principal)
     conds = conditions(q)
     fetch = q.limit + 1
-    async with archive.db.transaction(principal) as conn:
+    # Studies opened by a live grant (a consult, a share to a facility or user) are searched too. Row-level
+    # security scopes a transaction to the caller's facilities, so with grants the search runs as the
+    # platform, and the visibility clause (own facilities OR granted study ids) is the wall.
+    granted: list[UUID] = []
+    if principal.is_clinical and not principal.system and principal.user_id != SYSTEM_USER:  # not a DIMSE AE
+        async with archive.db.transaction(system_principal()) as conn:
+            granted = await rq.granted_study_refs(conn, principal.facility_id, principal.user_id)
+    async with archive.db.transaction(system_principal() if granted else principal) as conn:
         if q.series_uid is not None and q.study_uid is not None:
-            if not await rq.series_visible(conn, q.study_uid, q.series_uid, visible):
+            if not await rq.series_visible(conn, q.study_uid, q.series_uid, visible, granted):
                 raise NotFound("no such series")
-        elif q.study_uid is not None and not await rq.study_visible(conn, q.study_uid, visible):
+        elif q.study_uid is not None and not await rq.study_visible(conn, q.study_uid, visible, granted):
             raise NotFound("no such study")
         if q.level == "study":
-            rows = await rq.search_studies(conn, visible, conds, fetch, q.offset)
+            rows = await rq.search_studies(conn, visible, conds, fetch, q.offset, granted)
         elif q.level == "series":
-            rows = await rq.search_series(conn, visible, conds, fetch, q.offset)
+            rows = await rq.search_series(conn, visible, conds, fetch, q.offset, granted)
         else:
-            rows = await rq.search_instances(conn, visible, conds, _instance_tags(q), fetch, q.offset)
+            rows = await rq.search_instances(conn, visible, conds, _instance_tags(q), fetch, q.offset, granted)
     if len(rows) > q.limit:
         rows = rows[:q.limit]
         if not q.limit_given:

@@ -25,6 +25,10 @@ class ImagingSettings(ServiceSettings):
     qido_max_limit: int = 1000
     # Transcoding in a WADO-RS retrieve reads the instance into memory: refuse it (406) above this size.
     max_transcode_bytes: int = 1024**3
+    # Critical-finding alerts (reading_alerts.py): escalate after this many minutes unacknowledged, at most
+    # this many times.
+    alert_escalation_minutes: float = 10.0
+    alert_max_escalations: int = 3
 
 
 @lru_cache(maxsize=1)

@@ -69,3 +69,22 @@ def build_export(export_id: str) -> dict[str, Any]:
         return await deid_export.build_export(await rt.db(), store, UUID(export_id))
 
     return run_async(work)
+
+
+@celery_app.task(name="imaging.escalate_critical_alerts", soft_time_limit=50, time_limit=60)  # type: ignore[untyped-decorator]
+def escalate_critical_alerts() -> dict[str, Any]:
+    """Beat: escalate critical-finding alerts nobody acknowledged in time; retry failed deliveries."""
+    from common.auth import system_principal
+    from services.imaging import reading_alerts
+
+    async def work(rt: TaskRuntime) -> dict[str, Any]:
+        import redis.asyncio as aioredis
+
+        redis = aioredis.from_url(platform_settings().require_redis_url())
+        try:
+            due = await reading_alerts.escalate(await rt.db(), redis, system_principal())
+        finally:
+            await redis.aclose()
+        return {"escalated": len(due)}
+
+    return run_async(work)

@@ -142,3 +142,17 @@ def quiet_pydicom() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", module="pydicom")
+
+
+def critical_alert_of(gateway_url: str, requester_token: str, reader_token: str) -> str:
+    """The id of a critical-finding alert on a new study of the requester, flagged by the reader."""
+    study = uid()
+    assert stow(gateway_url, requester_token, [make_instance(study=study)]).status_code == 200
+    base = f"{gateway_url}/api/imaging/studies/{study}"
+    claim = httpx.post(f"{base}/claim", headers=auth(reader_token), timeout=30)
+    assert claim.status_code == 200, claim.text
+    r = httpx.put(f"{base}/report", headers=auth(reader_token), timeout=30, json={
+        "version": claim.json()["version"], "critical": True, "critical_note": "危急值"})
+    assert r.status_code == 200, r.text
+    items = httpx.get(f"{gateway_url}/api/imaging/alerts", headers=auth(requester_token), timeout=30).json()["items"]
+    return str(next(a["id"] for a in items if a["study_instance_uid"] == study))

@@ -4,20 +4,14 @@ gateway's DICOMweb serves."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import shutil
-import struct
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -32,57 +26,13 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]
 )
 
 from infra.local.stack import free_port
+from tests.imaging.dimse_support import ANY_TS, ARCHIVE_AE, dataset_bytes, listener, register_ae, scu
 from tests.imaging.imaging_support import client, uid
 
-REPO = Path(__file__).resolve().parents[2]
-ARCHIVE_AE = "TH_ARCHIVE"
-ANY_TS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+__all__ = ["listener"]  # the module-scoped fixture, imported for pytest
+
 SOURCES = ("CT_small.dcm", "MR_small.dcm", "SC_rgb_jpeg_gdcm.dcm")  # Explicit LE CT and MR; JPEG lossless RGB
-
-
-def dataset_bytes(part10: bytes) -> bytes:
-    """The bytes after the File Meta Information (group length element, explicit VR little endian)."""
-    assert part10[128:132] == b"DICM" and part10[132:136] == b"\x02\x00\x00\x00"
-    (group_length,) = struct.unpack("<I", part10[140:144])
-    return part10[144 + group_length:]
-
-
-@pytest.fixture(scope="module")
-def listener(platform, tmp_path_factory) -> Iterator[int]:
-    port = free_port()
-    env = {**platform.env, "IMAGING_DIMSE_PORT": str(port), "IMAGING_DIMSE_AE_TITLE": ARCHIVE_AE,
-           "LOG_LEVEL": "INFO"}
-    log_path = tmp_path_factory.mktemp("dimse") / "dimse.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "services.imaging.dimse"], cwd=REPO, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-4000:]
-            if b"listening on" in log_path.read_bytes():
-                break
-            assert time.monotonic() < deadline, log_path.read_text()[-4000:]
-            time.sleep(0.1)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        text = log_path.read_text(errors="replace")
-        # association events are logged, patient identifiers are not
-        assert "association established" in text
-        assert "PID-DIMSE" not in text and "Dimse^Test" not in text
-
-
-def _scu(ae_title: str, *contexts: Any) -> AE:
-    ae = AE(ae_title=ae_title)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 20
-    for cx in contexts:
-        ae.add_requested_context(*cx) if isinstance(cx, tuple) else ae.add_requested_context(cx)
-    return ae
+_scu = scu
 
 
 def fresh_copy(name: str, study: str, patient_id: str, directory: Path) -> Path:
@@ -224,21 +174,7 @@ def test_c_get_returns_the_instances(listener, pushed) -> None:
         assert pydicom.dcmread(io.BytesIO(received[sop])).PixelData == pydicom.dcmread(io.BytesIO(data)).PixelData
 
 
-def _register(database_url: str, ae_title: str, facility_code: str, port: int | None) -> None:
-    from gateway.identity.seed import demo_facility
-
-    async def run() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(
-                "INSERT INTO imaging.ae_titles (ae_title, facility_id, host, port, description) VALUES"
-                " ($1, $2, $3, $4, 'test') ON CONFLICT (ae_title) DO UPDATE SET host = EXCLUDED.host,"
-                " port = EXCLUDED.port", ae_title, demo_facility(facility_code).id,
-                "127.0.0.1" if port else None, port)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+_register = register_ae
 
 
 def test_c_move_to_a_registered_destination(listener, pushed, seeded) -> None:
@@ -280,8 +216,8 @@ def test_c_move_to_a_registered_destination(listener, pushed, seeded) -> None:
 DCMTK = shutil.which("storescu") and shutil.which("findscu")
 
 
-@pytest.mark.skipif(not DCMTK, reason="DCMTK (storescu, findscu) is not installed: infra/local/system-deps.sh")
 def test_dcmtk_storescu_and_findscu(platform, login, listener, tmp_path) -> None:
+    assert DCMTK, "DCMTK (storescu, findscu) is missing: infra/local/system-deps.sh python installs it"
     study, patient_id = uid(), f"PID-DIMSE-{uuid.uuid4().hex[:8]}"
     path = fresh_copy("CT_small.dcm", study, patient_id, tmp_path)
     env = {**os.environ, "LC_ALL": "C"}
