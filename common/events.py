@@ -87,6 +87,8 @@ EVENT_CATALOGUE: dict[str, str] = {
     "consult.opinion_signed": "the consultant signed the opinion [on_time: bool, turnaround_minutes]",
     "consult.opinion_acknowledged": "the requesting doctor acknowledged the signed opinion",
     "consult.overdue": "a consultation missed its respond or opinion deadline; escalated [deadline, level]",
+    "consult.recording_started": "the host started recording a consult's video session [by_user_id]",
+    "consult.recording_stopped": "a consult's video recording stopped [by_user_id, reason]",
     "health_mgmt.followup_due": "a chronic-disease follow-up fell due [condition]",
     "health_mgmt.followup_completed": "a follow-up was done [condition, controlled: bool]",
 }

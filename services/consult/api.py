@@ -18,7 +18,7 @@ from common.auth import Principal, bearer_token, current_principal
 from common.db import Database
 from common.errors import Invalid, Unauthorized
 from common.storage import ObjectStore
-from services.consult import attachments, consent, service, sessions
+from services.consult import attachments, chat, consent, overdue, service, sessions
 from services.consult.rooms.registry import publish_session_ended
 from services.consult.schemas import (
     AcceptIn,
@@ -32,6 +32,7 @@ from services.consult.schemas import (
     ConsultList,
     ConsultRow,
     EConsentIn,
+    EscalationList,
     InviteIn,
     ReasonIn,
     ReassignIn,
@@ -92,6 +93,14 @@ async def list_consults(
                                        limit=limit, offset=offset)
 
 
+@router.get("/escalations", response_model=EscalationList)
+async def escalations(request: Request, limit: int = Query(default=50, ge=1, le=200),
+                      principal: Principal = Depends(current_principal)) -> EscalationList:
+    """Overdue consults asked of your facility and escalated (specialists and facility admins of it): ids,
+    deadlines and levels, no patient."""
+    return await overdue.escalations(_db(request), principal, limit)
+
+
 @router.get("/consults/{consult_id}", response_model=ConsultDetail)
 async def detail(consult_id: UUID, request: Request,
                  principal: Principal = Depends(current_principal)) -> ConsultDetail:
@@ -125,27 +134,35 @@ async def accept(consult_id: UUID, request: Request, body: AcceptIn | None = Non
 @router.post("/consults/{consult_id}/decline", response_model=ConsultRow)
 async def decline(consult_id: UUID, body: ReasonIn, request: Request,
                   principal: Principal = Depends(current_principal)) -> ConsultRow:
-    return await service.act(_db(request), principal, consult_id, "decline", reason=body.reason)
+    row = await service.act(_db(request), principal, consult_id, "decline", reason=body.reason)
+    await chat.announce_access_change(request.app.state.redis, consult_id)  # its chat sockets close
+    return row
 
 
 @router.post("/consults/{consult_id}/cancel", response_model=ConsultRow)
 async def cancel(consult_id: UUID, body: ReasonIn, request: Request,
                  principal: Principal = Depends(current_principal)) -> ConsultRow:
-    return await service.act(_db(request), principal, consult_id, "cancel", reason=body.reason)
+    row = await service.act(_db(request), principal, consult_id, "cancel", reason=body.reason)
+    await chat.announce_access_change(request.app.state.redis, consult_id)  # its chat sockets close
+    return row
 
 
 @router.post("/consults/{consult_id}/reassign", response_model=ConsultRow)
 async def reassign(consult_id: UUID, body: ReassignIn, request: Request,
                    principal: Principal = Depends(current_principal)) -> ConsultRow:
-    return await service.reassign(_db(request), principal, _token(request), consult_id, body.consultant_id,
-                                  body.reason)
+    row = await service.reassign(_db(request), principal, _token(request), consult_id, body.consultant_id,
+                                 body.reason)
+    await chat.announce_access_change(request.app.state.redis, consult_id)  # the previous consultant's sockets
+    return row
 
 
 @router.post("/consults/{consult_id}/close", response_model=ConsultRow)
 async def close(consult_id: UUID, request: Request, body: CloseIn | None = None,
                 principal: Principal = Depends(current_principal)) -> ConsultRow:
     """Close a signed consult (the requester after acknowledging, or the consultant); grants are withdrawn."""
-    return await service.act(_db(request), principal, consult_id, "close", note=body.note if body else "")
+    row = await service.act(_db(request), principal, consult_id, "close", note=body.note if body else "")
+    await chat.announce_access_change(request.app.state.redis, consult_id)  # its chat sockets close
+    return row
 
 
 @router.post("/consults/{consult_id}/participants", status_code=204, response_class=Response)
@@ -153,6 +170,15 @@ async def invite(consult_id: UUID, body: InviteIn, request: Request,
                  principal: Principal = Depends(current_principal)) -> Response:
     """Invite a clinician of either side (at most CONSULT_MAX_PARTICIPANTS people)."""
     await service.invite(_db(request), principal, _token(request), consult_id, body.user_id)
+    return Response(status_code=204)
+
+
+@router.delete("/consults/{consult_id}/participants/{user_id}", status_code=204, response_class=Response)
+async def remove_participant(consult_id: UUID, user_id: UUID, request: Request,
+                             principal: Principal = Depends(current_principal)) -> Response:
+    """Take an invited colleague off the consult; their open chat sockets close if they can no longer see it."""
+    await service.remove_invitee(_db(request), principal, consult_id, user_id)
+    await chat.announce_access_change(request.app.state.redis, consult_id)
     return Response(status_code=204)
 
 

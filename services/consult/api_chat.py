@@ -27,6 +27,8 @@ from services.consult.chat import Message, MessageIn, MessagePage
 log = logging.getLogger("telehealth.consult.chat")
 router = APIRouter(prefix="/api/consult", tags=["consult chat"])
 HEARTBEAT_SECONDS = 25.0
+CLOSE_CONSULT_ENDED = 4001  # the consult was declined, closed or cancelled (the history stays readable)
+CLOSE_ACCESS_ENDED = 4003  # the caller may no longer see the consult (e.g. removed from it)
 UPLOAD_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 INLINE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "application/pdf"})
@@ -106,7 +108,9 @@ async def chat_socket(ws: WebSocket, consult_id: UUID) -> None:
     On connect: ``{"type": "ready", "can_post"}``; then every new message as ``{"type": "message", ...}``
     (no history: GET .../messages for that). Send ``{"type": "message", "text", "client_id"?}`` to post
     (stored, then broadcast to every socket of the consult, yours included, with your ``client_id``);
-    ``{"type": "ping"}`` answers ``pong``. Errors: ``{"type": "error", "code", "detail"}``."""
+    ``{"type": "ping"}`` answers ``pong``. Errors: ``{"type": "error", "code", "detail"}``. When the consult
+    ends (declined, closed, cancelled) or you may no longer see it (removed), a last
+    ``{"type": "closed", "reason": <status> | "access_ended"}`` and the socket closes (4001 / 4003)."""
     db: Database = ws.app.state.db
     try:
         principal, subprotocol = authenticate_websocket(ws)
@@ -131,6 +135,17 @@ async def chat_socket(ws: WebSocket, consult_id: UUID) -> None:
         try:
             while not client.done():
                 data = await chat.next_message(pubsub, 1.0)
+                if data == chat.ACCESS_CHANGED:
+                    closing, may_post = await chat.socket_access(db, principal, consult_id)
+                    if closing is not None:  # the last word, then the socket closes
+                        await send({"type": "closed", "consult_id": str(consult_id), "reason": closing})
+                        async with lock:
+                            await ws.close(CLOSE_ACCESS_ENDED if closing == "access_ended" else CLOSE_CONSULT_ENDED)
+                        break
+                    if may_post != can_post:
+                        can_post = may_post
+                        await send({"type": "ready", "consult_id": str(consult_id), "can_post": can_post})
+                    continue
                 if data is not None:
                     quiet = 0.0
                     await send(data)

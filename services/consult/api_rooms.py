@@ -4,6 +4,8 @@ recordings of a consult (docs/consult.md "Video rooms", "Signaling protocol").""
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -21,7 +23,12 @@ from common.ws_auth import authenticate_websocket, deny_websocket
 from services.consult.access import session_for_participant, visible_consult
 from services.consult.rooms import repository as repo
 from services.consult.rooms.ice import offer_host_addresses
-from services.consult.rooms.registry import RoomRegistry
+from services.consult.rooms.registry import (
+    RoomRegistry,
+    claim_process_registry,
+    release_process_registry,
+    warn_if_several_workers,
+)
 from services.consult.rooms.repository import RecordingFile
 from services.consult.rooms.room import RoomUser
 from services.consult.rooms.settings import room_settings
@@ -39,6 +46,8 @@ async def start_rooms(app: FastAPI) -> None:
     recording_dir = settings.recording_dir or app.state.settings.th_var_dir / "consult-recordings"
     recording_dir.mkdir(parents=True, exist_ok=True)
     registry = RoomRegistry(settings, store=app.state.store, db=app.state.db, recording_dir=recording_dir)
+    claim_process_registry(registry)  # refuses a second registry in this process
+    warn_if_several_workers(sys.argv, os.environ)
     registry.listen(app.state.redis)
     app.state.rooms = registry
 
@@ -48,6 +57,7 @@ async def stop_rooms(app: FastAPI) -> None:
     registry: RoomRegistry | None = getattr(app.state, "rooms", None)
     if registry is not None:
         await registry.close_all()
+        release_process_registry(registry)
 
 
 class WebSocketChannel:
@@ -103,7 +113,7 @@ async def signal(ws: WebSocket, session_id: UUID) -> None:
     registry: RoomRegistry = ws.app.state.rooms
     room = await registry.room(session_id, session.consult_id, session.host_user_id)
     await ws.accept(subprotocol=subprotocol)
-    await serve(WebSocketChannel(ws), room, RoomUser(principal.user_id, name))
+    await serve(WebSocketChannel(ws), room, RoomUser(principal.user_id, name, principal))
     if ws.application_state == WebSocketState.CONNECTED:
         await ws.close()
 

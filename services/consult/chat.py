@@ -125,6 +125,37 @@ async def publish(redis: aioredis.Redis, message: Message, client_id: str | None
         log.warning("publishing a chat message failed", extra={"message_id": str(message.id)})
 
 
+# Published on the consult's channel when who may use its chat changed (the consult ended, a participant was
+# removed, the consultant changed): every socket checks its own access again (api_chat.py).
+ACCESS_CHANGED = b'{"type":"access_changed"}'
+
+
+async def announce_access_change(redis: aioredis.Redis, consult_id: UUID) -> None:
+    """After the commit of a change of who may use the consult's chat; a failure leaves sockets open until
+    they reconnect (and are then checked)."""
+    try:
+        await redis.publish(channel(consult_id), ACCESS_CHANGED)
+    except Exception:
+        log.warning("announcing a chat access change failed", extra={"consult_id": str(consult_id)})
+
+
+async def socket_access(db: Database, principal: Principal, consult_id: UUID) -> tuple[str | None, bool]:
+    """(why the socket closes, or None; whether it may post): ``access_ended`` when the caller may no longer
+    see the consult, the consult's status when it ended (declined, closed, cancelled)."""
+    try:
+        async with db.transaction(principal) as conn:
+            consult = await access.visible_consult(conn, principal, consult_id)
+            if consult.status in FINAL:
+                return consult.status, False
+            try:
+                await _poster(conn, principal, consult)
+            except (Forbidden, Conflict):
+                return None, False
+    except NotFound:
+        return "access_ended", False
+    return None, True
+
+
 @asynccontextmanager
 async def feed(redis: aioredis.Redis, consult_id: UUID) -> AsyncIterator[PubSub]:
     """A subscription to the consult's channel (subscribed on entry)."""

@@ -3,18 +3,26 @@ counted from submission. The beat task ``consult.escalate_overdue`` calls :func:
 deadline is marked (``overdue_at``, first time), its ``escalation_level`` goes up by one, and a
 ``consult.overdue`` event goes to the target facility (its admins watch it) — once per deadline: the deadline's
 name is kept in ``escalated`` so the next run does not escalate it again.
+
+Who hears of it: the target facility's specialists see the escalated consults in their incoming box
+(``escalations`` of ``GET /api/consult/consults?box=incoming``), its facility admins at
+``GET /api/consult/escalations`` (ids, deadlines and levels; no patient) — :func:`escalations`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
+from uuid import UUID
 
-from common.auth import system_principal
+import asyncpg
+
+from common.auth import Principal, Role, system_principal
 from common.db import Database
+from common.errors import Forbidden
 from common.events import record_event
 from services.consult import repository as repo
-from services.consult.schemas import ConsultRow
+from services.consult.schemas import ConsultRow, Escalation, EscalationList
 
 
 def missed(c: ConsultRow, now: datetime) -> list[str]:
@@ -51,3 +59,27 @@ async def escalate(db: Database, now: datetime | None = None) -> dict[str, Any]:
             await repo.update_consult(conn, c.id, {"escalated": [*c.escalated, *kinds], "escalation_level": level,
                                                    "overdue_at": c.overdue_at or at})
     return {"escalated": escalated}
+
+
+def as_escalation(c: ConsultRow) -> Escalation:
+    deadline: Literal["respond", "opinion"] = (
+        "respond" if c.status == "submitted" and "respond" in c.escalated else "opinion")
+    return Escalation(consult_id=c.id, status=c.status, urgency=c.urgency,
+                      facility_id=c.facility_id, target_facility_id=c.target_facility_id, specialty=c.specialty,
+                      consultant_id=c.consultant_id, deadline=deadline,
+                      due_at=c.respond_by if deadline == "respond" else c.opinion_by,
+                      escalation_level=c.escalation_level, overdue_at=c.overdue_at)
+
+
+async def escalated_for(conn: asyncpg.Connection, facility_id: UUID, limit: int = 50) -> list[Escalation]:
+    """The escalated overdue consults asked of ``facility_id`` (caller's transaction)."""
+    return [as_escalation(c) for c in await repo.escalated_for(conn, facility_id, limit)]
+
+
+async def escalations(db: Database, principal: Principal, limit: int = 50) -> EscalationList:
+    """Escalations for the caller's facility as the consulted side: its specialists and its facility admins."""
+    if not (principal.has_role(Role.SPECIALIST) or principal.has_role(Role.FACILITY_ADMIN)):
+        raise Forbidden("escalations go to the consulted facility's specialists and administrators")
+    async with db.transaction(principal) as conn:
+        items = await escalated_for(conn, principal.facility_id, max(1, min(limit, 200)))
+    return EscalationList(items=items)

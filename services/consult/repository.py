@@ -244,3 +244,16 @@ async def missed_deadlines(conn: asyncpg.Connection, now: datetime, limit: int =
         now, limit,
     )
     return [ConsultRow.model_validate(dict(r)) for r in rows]
+
+
+async def escalated_for(conn: asyncpg.Connection, target_facility_id: UUID, limit: int) -> list[ConsultRow]:
+    """Open consults asked of ``target_facility_id`` whose current deadline was escalated (respond while
+    submitted; opinion while not written), the highest level first."""
+    rows = await conn.fetch(
+        f"SELECT {CONSULT_COLUMNS} FROM consult.consults WHERE target_facility_id = $1"
+        " AND ((status = 'submitted' AND escalated && ARRAY['respond', 'opinion'])"
+        "   OR (status IN ('accepted', 'scheduled', 'in_session') AND 'opinion' = ANY(escalated)))"
+        " ORDER BY escalation_level DESC, overdue_at, id LIMIT $2",
+        target_facility_id, limit,
+    )
+    return [ConsultRow.model_validate(dict(r)) for r in rows]

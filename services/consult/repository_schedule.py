@@ -125,6 +125,14 @@ async def active_booking(conn: asyncpg.Connection, consult_id: UUID, *, lock: bo
     )
 
 
+async def last_booking(conn: asyncpg.Connection, consult_id: UUID) -> asyncpg.Record | None:
+    """The consult's newest booking, active or released (a cancelled consult's calendar shows it)."""
+    return await conn.fetchrow(
+        f"SELECT {_BOOKING} FROM consult.bookings WHERE consult_id = $1 ORDER BY created_at DESC, id LIMIT 1",
+        consult_id,
+    )
+
+
 async def bookings_before(conn: asyncpg.Connection, consult_id: UUID, created_at: datetime) -> int:
     return int(await conn.fetchval(
         "SELECT count(*) FROM consult.bookings WHERE consult_id = $1 AND created_at < $2", consult_id, created_at,
@@ -143,14 +151,17 @@ async def release_booking(conn: asyncpg.Connection, booking: asyncpg.Record, rel
 
 
 async def my_bookings(conn: asyncpg.Connection, user_id: UUID, since: datetime, limit: int) -> list[asyncpg.Record]:
-    """Active bookings of consults the user requested, answers, is booked with or takes part in."""
+    """Active bookings of consults the user requested, answers, is booked with or takes part in; for a consult
+    that ended (cancelled, declined, closed: its booking released) its last booking, to show it cancelled."""
     return list(await conn.fetch(
         f"SELECT {', '.join('b.' + c.strip() for c in _BOOKING.split(','))}, c.status, c.specialty, c.urgency,"
-        " c.requester_name, c.consultant_name,"
+        " c.requester_name, c.consultant_name, c.closed_at,"
         " (SELECT count(*) FROM consult.bookings p WHERE p.consult_id = b.consult_id AND p.created_at < b.created_at)"
         " AS earlier"
         " FROM consult.bookings b JOIN consult.consults c ON c.id = b.consult_id"
-        " WHERE b.released_at IS NULL AND b.ends_at >= $2"
+        " WHERE (b.released_at IS NULL OR (c.status IN ('cancelled', 'declined', 'closed') AND NOT EXISTS ("
+        "   SELECT 1 FROM consult.bookings n WHERE n.consult_id = b.consult_id AND n.created_at > b.created_at)))"
+        " AND b.ends_at >= $2"
         " AND (c.requester_id = $1 OR c.consultant_id = $1 OR b.specialist_id = $1 OR EXISTS ("
         "   SELECT 1 FROM consult.participants p WHERE p.consult_id = c.id AND p.user_id = $1"
         "   AND p.removed_at IS NULL))"

@@ -26,6 +26,7 @@ from services.consult import access, ical
 from services.consult import repository_schedule as repo
 from services.consult.schemas import ConsultRow
 from services.consult.service import transition
+from services.consult.states import FINAL
 
 MAX_SLOTS_PER_WINDOW = 96
 MAX_WINDOW_DAYS_AHEAD = 180
@@ -254,6 +255,14 @@ async def book(db: Database, principal: Principal, consult_id: UUID, body: Booki
     return _booking(row)
 
 
+def called_off(status: str, closed_at: datetime | None, starts_at: datetime) -> bool:
+    """Whether a booking's calendar event is CANCELLED: the consult was cancelled or declined, or closed before
+    the booked time (the meeting will not take place; its slot was released)."""
+    if status in ("cancelled", "declined"):
+        return True
+    return status == "closed" and closed_at is not None and closed_at < starts_at
+
+
 async def current_booking(db: Database, principal: Principal, consult_id: UUID) -> Booking:
     async with db.transaction(principal) as conn:
         await access.visible_consult(conn, principal, consult_id)
@@ -268,6 +277,8 @@ async def consult_calendar(db: Database, principal: Principal, consult_id: UUID)
     async with db.transaction(principal) as conn:
         consult = await access.visible_consult(conn, principal, consult_id)
         row = await repo.active_booking(conn, consult_id)
+        if row is None and consult.status in FINAL:
+            row = await repo.last_booking(conn, consult_id)  # released when the consult ended
         if row is None:
             raise NotFound("this consult is not scheduled")
         earlier = await repo.bookings_before(conn, consult_id, row["created_at"])
@@ -275,7 +286,7 @@ async def consult_calendar(db: Database, principal: Principal, consult_id: UUID)
         consult_id=consult.id, booking_id=row["id"], starts_at=row["starts_at"], ends_at=row["ends_at"],
         specialty=consult.specialty, urgency=consult.urgency,
         consultant_name=consult.consultant_name or row["specialist_name"], requester_name=consult.requester_name,
-        sequence=earlier, cancelled=consult.status == "cancelled",
+        sequence=earlier, cancelled=called_off(consult.status, consult.closed_at, row["starts_at"]),
     )
     return ical.calendar([entry], name="远程会诊 Consult")
 
@@ -289,7 +300,8 @@ async def my_calendar(db: Database, principal: Principal) -> bytes:
     entries = [ical.CalendarEntry(
         consult_id=r["consult_id"], booking_id=r["id"], starts_at=r["starts_at"], ends_at=r["ends_at"],
         specialty=r["specialty"], urgency=r["urgency"], consultant_name=r["consultant_name"] or r["specialist_name"],
-        requester_name=r["requester_name"], sequence=int(r["earlier"]), cancelled=r["status"] == "cancelled",
+        requester_name=r["requester_name"], sequence=int(r["earlier"]),
+        cancelled=called_off(r["status"], r["closed_at"], r["starts_at"]),
     ) for r in rows]
     return ical.calendar(entries, name="我的远程会诊 My consults")
 

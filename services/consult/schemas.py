@@ -242,11 +242,35 @@ class ConsultSummary(BaseModel):
     updated_at: datetime
 
 
+class Escalation(BaseModel):
+    """An overdue consult escalated to the consulted facility (``consult.overdue``): ids, deadlines and levels
+    only, no patient (facility admins see these too)."""
+
+    consult_id: UUID
+    status: Status
+    urgency: Urgency
+    facility_id: UUID = Field(description="the requesting facility")
+    target_facility_id: UUID
+    specialty: str
+    consultant_id: UUID | None
+    deadline: Literal["respond", "opinion"] = Field(description="the deadline now missed")
+    due_at: datetime | None
+    escalation_level: int
+    overdue_at: datetime | None
+
+
+class EscalationList(BaseModel):
+    items: list[Escalation]
+
+
 class ConsultList(BaseModel):
     items: list[ConsultSummary]
     box: Literal["outgoing", "incoming"]
     limit: int
     offset: int
+    escalations: list[Escalation] = Field(
+        default_factory=list,
+        description="incoming box, specialists: your facility's escalated overdue consults (whatever the filters)")
 
 
 class ConsentStatus(BaseModel):

@@ -22,9 +22,10 @@ from common.auth import Principal
 from common.db import Database
 from common.errors import Conflict, Forbidden, Invalid, NotFound
 from common.events import record_event
-from services.consult import access, grants, remote, states
+from services.consult import access, grants, overdue, remote, states
 from services.consult import repository as repo
 from services.consult import repository_items as items
+from services.consult import repository_schedule as bookings
 from services.consult.schemas import (
     ConsentStatus,
     ConsultCreateIn,
@@ -100,6 +101,13 @@ async def transition(conn: asyncpg.Connection, principal: Principal, consult: Co
             raise Conflict("acknowledge the signed opinion before closing the consult", code="acknowledge_first")
     if target != consult.status:
         cols["status"] = target
+    if target in states.FINAL and target != consult.status:
+        # a consult that ends gives its booked time back: the slot is free again (its calendar event shows
+        # CANCELLED, ical.py), in this same transaction
+        booking = await bookings.active_booking(conn, consult.id, lock=True)
+        if booking is not None:
+            await bookings.release_booking(conn, booking, principal.user_id)
+            payload["booking_released"] = str(booking["id"])
     updated = await repo.update_consult(conn, consult.id, cols) if cols else consult
     await repo.insert_transition(conn, updated, action=action, from_status=consult.status, to_status=target,
                                  actor_id=principal.user_id, actor_name=principal.display_name,
@@ -211,9 +219,11 @@ async def list_consults(db: Database, principal: Principal, *, box: str, statuse
         rows = await repo.list_consults(conn, box=box, facility_id=principal.facility_id, user_id=principal.user_id,
                                         specialist=principal.has_role("specialist"), statuses=statuses,
                                         urgency=urgency, limit=limit, offset=max(0, offset))
+        escalations = (await overdue.escalated_for(conn, principal.facility_id)
+                       if box == "incoming" and principal.has_role("specialist") else [])
     now = datetime.now(UTC)
     return ConsultList(items=[summary(r, now) for r in rows], box=box,  # type: ignore[arg-type]
-                       limit=limit, offset=offset)
+                       limit=limit, offset=offset, escalations=escalations)
 
 
 async def detail(db: Database, principal: Principal, consult_id: UUID) -> ConsultDetail:
@@ -336,6 +346,27 @@ async def invite(db: Database, principal: Principal, token: str, consult_id: UUI
         await repo.add_participant(conn, c, user_id=person.user_id, display_name=person.display_name,
                                    role="invitee", user_facility_id=person.facility_id, added_by=principal.user_id)
         await write(conn, AuditEntry.for_principal(principal, source="consult", action="consult.invite",
+                                                   outcome="success", object_type="consult", object_id=str(c.id),
+                                                   detail={"user_id": str(user_id)}))
+
+
+async def remove_invitee(db: Database, principal: Principal, consult_id: UUID, user_id: UUID) -> None:
+    """Take an invited colleague off the consult (the requesting side or the consulted side; not once the
+    consult ended). The requester and the consultant are not removed (reassign changes the consultant)."""
+    async with db.transaction(principal) as conn:
+        c = await access.visible_consult(conn, principal, consult_id, lock=True)
+        if not access.sides(principal, c) & {"requesting", "target", "consultant"}:
+            raise Forbidden("only the requesting side or the consulted side removes a participant")
+        if c.status in states.FINAL:
+            raise Conflict(f"the consult is {c.status}; current state: {c.status}")
+        person = await repo.participant(conn, consult_id, user_id)
+        if person is None:
+            raise NotFound("no such participant")
+        if person.role != "invitee":
+            raise Conflict("only invited participants are removed (reassign changes the consultant)",
+                           code="not_an_invitee")
+        await repo.remove_participants(conn, consult_id, user_id=user_id)
+        await write(conn, AuditEntry.for_principal(principal, source="consult", action="consult.uninvite",
                                                    outcome="success", object_type="consult", object_id=str(c.id),
                                                    detail={"user_id": str(user_id)}))
 

@@ -6,7 +6,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
+
 from common.auth import system_principal
+from tests.conftest import auth
 from tests.consult.consult_support import get, in_db, submitted
 
 
@@ -49,3 +52,23 @@ def test_each_deadline_escalates_once(platform, stack, login) -> None:
     assert items[0]["overdue"] is True
     mine = next(i for i in items if i["id"] == c["id"])
     assert mine["overdue"] and mine["escalation_level"] == 2
+
+    # it reaches people: the consulted hospital's specialists in their incoming box (whatever the filters),
+    # its facility admin at /escalations — ids and deadlines, no patient; nobody else
+    box = get(base, login("specialist"), "/consults", box="incoming", status="closed").json()
+    assert box["items"] == [] or all(i["status"] == "closed" for i in box["items"])
+    mine = next(e for e in box["escalations"] if e["consult_id"] == c["id"])
+    assert (mine["deadline"], mine["escalation_level"], mine["urgency"]) == ("respond", 2, "emergency")
+    assert datetime.fromisoformat(mine["due_at"]) == respond_by
+    admin = get(base, login("hospital_admin"), "/escalations")
+    assert admin.status_code == 200, admin.text
+    assert c["id"] in [e["consult_id"] for e in admin.json()["items"]]
+    assert "测试患者" not in admin.text and "patient" not in admin.text
+    assert get(base, doctor, "/escalations").status_code == 403
+    assert c["id"] not in [e["consult_id"] for e in get(base, login("specialist_city"), "/escalations").json()["items"]]
+    assert get(base, doctor, "/consults", box="outgoing").json()["escalations"] == []
+
+    # once answered, the respond escalation no longer calls for anyone
+    assert httpx.post(f"{base}/api/consult/consults/{c['id']}/decline", headers=auth(login("specialist")),
+                      json={"reason": "本院无此专科"}).status_code == 200
+    assert c["id"] not in [e["consult_id"] for e in get(base, login("hospital_admin"), "/escalations").json()["items"]]

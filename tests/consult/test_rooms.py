@@ -21,6 +21,7 @@ import websockets
 from services.consult.rooms.client import RoomClient, WebSocketSignal
 from services.consult.rooms.ice import offer_host_addresses
 from tests.conftest import Platform, auth
+from tests.consult.consult_support import principal_of
 from tests.consult.flow_support import accepted_consult, api
 
 
@@ -94,7 +95,7 @@ async def test_host_admits_and_both_receive(session: Session) -> None:
 
 
 async def test_recording_needs_everyones_consent(session: Session, platform: Platform,
-                                                 login: Callable[[str], str]) -> None:
+                                                 login: Callable[[str], str], admin_db: Any) -> None:
     host, guest = await session.host_and_guest()
     assert host.participant_id and guest.participant_id
     await guest.wait_frames(host.participant_id, "video", 5)
@@ -128,6 +129,33 @@ async def test_recording_needs_everyones_consent(session: Session, platform: Pla
     await http.aclose()
     assert outsider.status_code == 404
     assert not any(_recording_dir(platform).rglob("*.webm")), "temporary recording files are left"
+
+    # start and stop are audited (who, when) and evented, by id: the host started and stopped it
+    audits, events = await _recording_trail(admin_db, started["recording_id"], 2)
+    host_id = str(principal_of(session.host_token).user_id)
+    assert [(a["action"], str(a["actor_id"]), a["actor_name"]) for a in audits] == [
+        ("consult.recording.start", host_id, "specialist"), ("consult.recording.stop", host_id, "specialist")]
+    assert all(a["object_type"] == "consult_recording" and a["detail"]["session_id"] == session.id for a in audits)
+    assert [e["event_type"] for e in events] == ["consult.recording_started", "consult.recording_stopped"]
+    assert [e["payload"]["by_user_id"] for e in events] == [host_id, host_id]
+    assert events[1]["payload"]["reason"] == "host" and events[0]["payload"]["at"]
+    assert len(events[0]["payload"]["consented_user_ids"]) == 2
+    assert all(str(e["facility_id"]) == session.consult["facility_id"] for e in events)
+    assert "测试患者" not in str([*audits, *events])
+
+
+async def _recording_trail(admin_db: Any, recording_id: str, count: int) -> tuple[list[Any], list[Any]]:
+    """The audit rows and outbox events of a recording (the stop is written just after it is announced)."""
+    for _ in range(100):
+        async with admin_db.pool.acquire() as conn:
+            audits = await conn.fetch("SELECT action, actor_id, actor_name, object_type, detail FROM audit.events"
+                                      " WHERE object_id = $1 ORDER BY seq", recording_id)
+            events = await conn.fetch("SELECT event_type, facility_id, payload FROM consult.outbox"
+                                      " WHERE payload->>'recording_id' = $1 ORDER BY occurred_at", recording_id)
+        if len(audits) >= count and len(events) >= count:
+            return list(audits), list(events)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"recording trail incomplete: {audits} {events}")
 
 
 async def _recordings(platform: Platform, session: Session, *, count: int) -> list[dict[str, Any]]:
@@ -191,7 +219,7 @@ async def test_non_participant_is_refused(session: Session, login: Callable[[str
     assert anonymous.value.response.status_code == 401
 
 
-async def test_session_end_releases_the_room(session: Session, platform: Platform) -> None:
+async def test_session_end_releases_the_room(session: Session, platform: Platform, admin_db: Any) -> None:
     host, guest = await session.host_and_guest()
     assert host.participant_id
     await guest.wait_frames(host.participant_id, "video", 5)
@@ -199,7 +227,7 @@ async def test_session_end_releases_the_room(session: Session, platform: Platfor
         await c.send({"type": "record_consent", "consent": True})
     await host.wait_for("participants", lambda m: all(p["consented"] for p in m["participants"]))
     await host.send({"type": "record", "action": "start"})
-    await host.wait_for("recording", lambda m: m["active"])
+    recording_id = (await host.wait_for("recording", lambda m: m["active"]))["recording_id"]
     await asyncio.sleep(1.0)
     session.end()
     await host.wait_for("ended")
@@ -209,6 +237,9 @@ async def test_session_end_releases_the_room(session: Session, platform: Platfor
     files = await _recordings(platform, session, count=4)  # the running recording was kept
     assert len(files) == 4
     assert not any(_recording_dir(platform).rglob("*.webm")), "temporary recording files are left"
+    audits, events = await _recording_trail(admin_db, recording_id, 2)  # stopped by the room itself
+    assert audits[1]["action"] == "consult.recording.stop" and audits[1]["actor_name"] == "system"
+    assert events[1]["payload"]["reason"] == "session_ended" and events[1]["payload"]["by_user_id"] is None
     with pytest.raises(websockets.InvalidStatus) as ended:
         await WebSocketSignal.open(session.url, session.host_token)
     assert ended.value.response.status_code == 409

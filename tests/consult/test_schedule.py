@@ -12,6 +12,7 @@ import icalendar
 import pytest
 
 from tests.conftest import auth
+from tests.consult.consult_support import in_db, principal_of
 from tests.consult.flow_support import accepted_consult, api, county_hospital_id, publish_window
 
 
@@ -181,3 +182,54 @@ async def test_reminders_are_sent_once_each(platform, login, admin_db, celery_cl
             consult)
     recipients = payload["recipients"]
     assert all(uuid.UUID(r) for r in recipients) and len(recipients) == 2
+
+
+def test_cancelling_releases_the_booked_slot(platform, login, stack) -> None:
+    """Cancel a scheduled consult: in the same transaction its booking is released and the slot is free
+    again (another consult books it); its calendar event stays, marked CANCELLED."""
+    gw, doctor, spec = platform.gateway_url, login("doctor_a"), login("specialist")
+    window = publish_window(gw, spec, start_in=timedelta(days=15, hours=5), slots=1)
+    slot = window["slots"][0]["id"]
+    consult = accepted_consult(gw, doctor, spec)["id"]
+    other = accepted_consult(gw, doctor, spec)["id"]
+    assert book(gw, doctor, consult, slot).status_code == 201
+    assert slot not in free_slot_ids(gw, doctor, other)
+
+    r = httpx.post(api(gw, f"/consults/{consult}/cancel"), headers=auth(doctor), json={"reason": "患者已转院"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    assert slot in free_slot_ids(gw, doctor, other)
+    assert httpx.get(api(gw, f"/consults/{consult}/booking"), headers=auth(doctor)).status_code == 404
+
+    async def rows(db):  # type: ignore[no-untyped-def]
+        async with db.pool.acquire() as conn:
+            return (await conn.fetchrow("SELECT id, released_at, released_by, xmin::text AS tx FROM consult.bookings"
+                                        " WHERE consult_id = $1", uuid.UUID(consult)),
+                    await conn.fetchval("SELECT xmin::text FROM consult.consults WHERE id = $1", uuid.UUID(consult)),
+                    await conn.fetchval("SELECT payload FROM consult.outbox WHERE subject_id = $1"
+                                        " AND event_type = 'consult.cancelled'", consult))
+
+    booking, cancel_tx, payload = in_db(stack.database_url, rows)
+    assert booking["released_at"] is not None and str(booking["released_by"]) == user_of(doctor)
+    assert booking["tx"] == cancel_tx  # written by the cancelling transaction itself
+    assert payload["booking_released"] == str(booking["id"])
+
+    # the calendars still carry the event, now CANCELLED (same UID, so clients drop it)
+    ics = httpx.get(api(gw, f"/consults/{consult}/calendar.ics"), headers=auth(spec))
+    assert ics.status_code == 200, ics.text
+    events = icalendar.Calendar.from_ical(ics.content).walk("VEVENT")
+    assert len(events) == 1 and str(events[0]["status"]) == "CANCELLED"
+    mine = icalendar.Calendar.from_ical(httpx.get(api(gw, "/calendar.ics"), headers=auth(spec)).content)
+    [event] = [e for e in mine.walk("VEVENT") if str(e["uid"]) == f"consult-{consult}@consult.telehealth"]
+    assert str(event["status"]) == "CANCELLED"
+
+    # the freed slot is bookable by another consult; cancelling an unscheduled consult changes no booking
+    assert book(gw, doctor, other, slot).status_code == 201
+    third = accepted_consult(gw, doctor, spec)["id"]
+    assert httpx.post(api(gw, f"/consults/{third}/cancel"), headers=auth(doctor),
+                      json={"reason": "不再需要"}).status_code == 200
+    assert slot not in free_slot_ids(gw, doctor, other)
+
+
+def user_of(token: str) -> str:
+    return str(principal_of(token).user_id)

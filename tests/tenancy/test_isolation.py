@@ -85,6 +85,7 @@ ID_ROUTES: dict[tuple[str, str, str], str] = {
     ("consult", "POST", "/api/consult/consults/{consult_id}/reassign"): "consult",
     ("consult", "POST", "/api/consult/consults/{consult_id}/close"): "consult",
     ("consult", "POST", "/api/consult/consults/{consult_id}/participants"): "consult",
+    ("consult", "DELETE", "/api/consult/consults/{consult_id}/participants/{user_id}"): "consult",
     ("consult", "POST", "/api/consult/consults/{consult_id}/consent"): "consult",
     ("consult", "DELETE", "/api/consult/consults/{consult_id}/consent"): "consult",
     ("consult", "GET", "/api/consult/consults/{consult_id}/consent/file"): "consult",
@@ -173,7 +174,7 @@ def consult_of_a(gateway_url: str, token: str) -> dict[str, str]:
     from tests.consult.consult_support import COUNTY, submitted
 
     return {"consult_id": submitted(gateway_url, token, target=COUNTY)["id"], "attachment_id": str(uuid.uuid4()),
-            "message_id": str(uuid.uuid4())}
+            "message_id": str(uuid.uuid4()), "user_id": str(uuid.uuid4())}
 
 
 def imaging_study(gateway_url: str, token: str) -> dict[str, str]:

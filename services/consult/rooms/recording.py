@@ -186,6 +186,27 @@ class RecordingContext:
 SaveRows = Callable[["RecordingContext", UUID, list[tuple[UUID, str, RecordedFile]]], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class RecordingChange:
+    """A recording started or stopped: who (``by_user_id``; None when the room stopped it by itself) and when,
+    for the audit trail and the outbox (ids only, never a patient)."""
+
+    action: str  # "started" | "stopped"
+    session_id: UUID
+    consult_id: UUID
+    recording_id: UUID
+    by_user_id: UUID | None
+    by: Any  # the actor's Principal when known (the signaling socket's), else None
+    reason: str | None  # stopped: host, consent_withdrawn, participant_without_consent, session_ended, room_idle
+    participant_user_ids: list[UUID]
+    consented_user_ids: list[UUID]
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+# Records a RecordingChange (the registry writes the audit row and the outbox event).
+RecordingNotice = Callable[[RecordingChange], Awaitable[None]]
+
+
 @dataclass
 class RoomRecording:
     """One start..stop of a room's recording."""

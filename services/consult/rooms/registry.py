@@ -7,21 +7,71 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from common.auth import system_principal
+from common.audit import AuditEntry, write
+from common.auth import Principal, system_principal
 from common.db import Database
+from common.events import record_event
 from common.storage import ObjectStore
 from services.consult.rooms import repository as repo
-from services.consult.rooms.recording import RecordedFile, RecordingContext
+from services.consult.rooms.recording import RecordedFile, RecordingChange, RecordingContext
 from services.consult.rooms.room import Room, RoomServices
 from services.consult.rooms.settings import RoomSettings
 
 log = logging.getLogger("telehealth.consult.rooms")
 
 SESSION_ENDED_CHANNEL = "consult:sessions:ended"
+# The one registry of this process (start_rooms claims it): a second would split a session's participants
+# between two rooms that never meet.
+_process_registry: RoomRegistry | None = None
+
+
+def claim_process_registry(registry: RoomRegistry) -> None:
+    """Make ``registry`` this process's one room registry; RuntimeError if another is running."""
+    global _process_registry
+    if _process_registry is not None and _process_registry is not registry:
+        raise RuntimeError("a room registry is already running in this process: rooms live in one registry"
+                           " (docs/consult.md \"Scaling out\")")
+    _process_registry = registry
+
+
+def release_process_registry(registry: RoomRegistry) -> None:
+    global _process_registry
+    if _process_registry is registry:
+        _process_registry = None
+
+
+def configured_workers(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Worker processes the server was asked for (uvicorn/gunicorn ``--workers N``, ``-w N``,
+    ``WEB_CONCURRENCY``); 1 when none is named."""
+    found = env.get("WEB_CONCURRENCY", "")
+    args = list(argv)
+    for i, arg in enumerate(args):
+        if arg in ("--workers", "-w") and i + 1 < len(args):
+            found = args[i + 1]
+        elif arg.startswith("--workers="):
+            found = arg.split("=", 1)[1]
+    try:
+        return max(1, int(found))
+    except ValueError:
+        return 1
+
+
+def warn_if_several_workers(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Log, loudly, when this service runs with several workers: each has its own rooms, and two people of one
+    session who land on different workers never see each other."""
+    workers = configured_workers(argv, env)
+    if workers > 1:
+        log.warning(
+            "the consult service runs with %d workers, each with its own video rooms: two participants of one"
+            " session on different workers never meet. Run one worker per consult process and pin"
+            " /api/consult/sessions/{session_id}/signal to a process by session id (docs/consult.md"
+            " \"Scaling out\")", workers)
+    return workers
 
 
 async def publish_session_ended(redis: Any, session_id: UUID) -> None:
@@ -46,7 +96,8 @@ class RoomRegistry:
     def room_services(self) -> RoomServices:
         return RoomServices(settings=self.settings, store=self.store,
                             save_rows=self._save_rows if self.db is not None else None,
-                            recording_dir=self.recording_dir, on_change=self._on_change)
+                            recording_dir=self.recording_dir, on_change=self._on_change,
+                            on_recording=self._recording_changed if self.db is not None else None)
 
     async def room(self, session_id: UUID, consult_id: UUID, host_user_id: UUID | None) -> Room:
         """The session's room, opened if it is not yet."""
@@ -116,7 +167,7 @@ class RoomRegistry:
         if room.empty and self.rooms.get(room.session_id) is room:
             del self.rooms[room.session_id]
             async with room.lock:
-                await room.release()
+                await room.release("room_idle")
 
     async def _save_rows(self, context: RecordingContext, recording_id: UUID,
                          files: list[tuple[UUID, str, RecordedFile]]) -> None:
@@ -133,3 +184,31 @@ class RoomRegistry:
                     duration_seconds=f.duration_seconds, started_by=context.started_by, started_at=f.started_at,
                     ended_at=f.ended_at, facility_id=where.facility_id, target_facility_id=where.target_facility_id,
                     object_key=key, consented_user_ids=context.consented_user_ids))
+
+    async def _recording_changed(self, change: RecordingChange) -> None:
+        """Audit row and outbox event (``consult.recording_started`` / ``_stopped``) of a recording's start or
+        stop, in one transaction: who (user id; the room itself for automatic stops), when, which session;
+        people by id only, never the patient."""
+        assert self.db is not None
+        verb = "start" if change.action == "started" else "stop"
+        detail: dict[str, Any] = {
+            "consult_id": str(change.consult_id), "session_id": str(change.session_id), "reason": change.reason,
+            "at": change.at.isoformat(), "participant_user_ids": [str(u) for u in change.participant_user_ids],
+            "consented_user_ids": [str(u) for u in change.consented_user_ids]}
+        async with self.db.transaction(system_principal()) as conn:
+            where = await repo.session_facilities(conn, change.session_id)
+            if isinstance(change.by, Principal):
+                entry = AuditEntry.for_principal(change.by, source="consult", action=f"consult.recording.{verb}",
+                                                 outcome="success")
+            else:  # stopped by the room itself (session ended, idle) or a user known by id only
+                entry = AuditEntry(source="consult", action=f"consult.recording.{verb}", outcome="success",
+                                   actor_id=change.by_user_id, actor_name=None if change.by_user_id else "system",
+                                   facility_id=where.facility_id if where else None)
+            entry.object_type, entry.object_id, entry.detail = "consult_recording", str(change.recording_id), detail
+            await write(conn, entry)
+            await record_event(
+                conn, "consult", f"consult.recording_{change.action}",
+                facility_id=where.facility_id if where else None, subject_type="consult", subject_id=change.consult_id,
+                payload={**detail, "recording_id": str(change.recording_id),
+                         "by_user_id": str(change.by_user_id) if change.by_user_id else None,
+                         "target_facility_id": str(where.target_facility_id) if where else None})

@@ -25,7 +25,13 @@ from aiortc.sdp import SessionDescription
 from common.storage import ObjectStore
 from services.consult.rooms.ice import rtc_configuration
 from services.consult.rooms.media import Fanout, SinkTrack
-from services.consult.rooms.recording import RecordingContext, RoomRecording, SaveRows
+from services.consult.rooms.recording import (
+    RecordingChange,
+    RecordingContext,
+    RecordingNotice,
+    RoomRecording,
+    SaveRows,
+)
 from services.consult.rooms.settings import RoomSettings
 
 log = logging.getLogger("telehealth.consult.rooms")
@@ -56,6 +62,7 @@ class RoomUser:
 
     user_id: UUID
     display_name: str
+    principal: Any = field(default=None, compare=False)  # common.auth.Principal, for the audit trail
 
 
 @dataclass
@@ -106,6 +113,7 @@ class RoomServices:
     save_rows: SaveRows | None
     recording_dir: Path
     on_change: Callable[[Room], None] = lambda room: None  # the registry's idle bookkeeping
+    on_recording: RecordingNotice | None = None  # audit + outbox of recording start/stop (the registry's)
 
 
 class Room:
@@ -262,7 +270,7 @@ class Room:
     async def consent(self, p: Participant, consent: bool) -> None:
         p.consented = consent
         if not consent and self.recording is not None and p.admitted:
-            await self._stop_recording(reason="consent_withdrawn")
+            await self._stop_recording(reason="consent_withdrawn", by=p.user)
         await self._send_participants()
 
     async def record(self, by: Participant, action: str) -> None:
@@ -278,7 +286,13 @@ class Room:
                                 "everyone in the room must consent to recording first: " + ", ".join(missing))
             context = RecordingContext(self.session_id, self.consult_id, by.user.user_id,
                                        [p.user.user_id for p in self.admitted])
-            self.recording = RoomRecording(context, self.services.recording_dir)
+            recording = RoomRecording(context, self.services.recording_dir)
+            try:  # audited before anything is recorded: no recording without its audit row
+                await self._notify_recording("started", recording, by.user, None, strict=True)
+            except Exception:
+                await recording.discard()
+                raise RoomError("unavailable", "the recording could not be audited; try again") from None
+            self.recording = recording
             for p in self.admitted:
                 for fanout in p.sources.values():
                     self.recording.record(fanout, p.user.user_id)
@@ -286,7 +300,7 @@ class Room:
         elif action == "stop":
             if self.recording is None:
                 raise RoomError("not_recording", "nothing is being recorded")
-            await self._stop_recording()
+            await self._stop_recording(reason="host", by=by.user)
         else:
             raise RoomError("bad_message", "record action must be start or stop")
 
@@ -312,13 +326,13 @@ class Room:
         if self.closed:
             return
         await self._broadcast({"type": "ended"}, everyone=True)
-        await self.release()
+        await self.release("session_ended")
 
-    async def release(self) -> None:
+    async def release(self, reason: str = "session_ended") -> None:
         """Close every peer connection, fan-out and sink; finish (upload) a running recording; close sockets."""
         self.closed = True
         if self.recording is not None:
-            await self._stop_recording(announce=False)
+            await self._stop_recording(announce=False, reason=reason)
         for p in self.participants.values():
             await self._close_media(p)
             channel, p.channel = p.channel, None
@@ -409,18 +423,37 @@ class Room:
         return {"type": "recording", "active": self.recording is not None,
                 "recording_id": str(self.recording.id) if self.recording else None}
 
-    async def _stop_recording(self, *, reason: str | None = None, announce: bool = True) -> None:
+    async def _stop_recording(self, *, reason: str, announce: bool = True, by: RoomUser | None = None) -> None:
         recording, self.recording = self.recording, None
         if recording is None:
             return
         if announce:
             message = self._recording_message()
-            if reason:
+            if reason != "host":
                 message["reason"] = reason
             await self._broadcast(message)
+        await self._notify_recording("stopped", recording, by, reason)
         store, save_rows = self.services.store, self.services.save_rows
         assert store is not None and save_rows is not None
         self._spawn(recording.upload(store, self.services.settings.recording_prefix, save_rows))
+
+    async def _notify_recording(self, action: str, recording: RoomRecording, by: RoomUser | None,
+                                reason: str | None, *, strict: bool = False) -> None:
+        """Tell the registry (audit row, outbox event); a failed stop notice is logged, not raised."""
+        notice = self.services.on_recording
+        if notice is None:
+            return
+        change = RecordingChange(
+            action=action, session_id=self.session_id, consult_id=self.consult_id, recording_id=recording.id,
+            by_user_id=by.user_id if by else None, by=by.principal if by else None, reason=reason,
+            participant_user_ids=[p.user.user_id for p in self.admitted],
+            consented_user_ids=[p.user.user_id for p in self.admitted if p.consented])
+        try:
+            await notice(change)
+        except Exception:
+            if strict:
+                raise
+            log.exception("recording notice failed", extra={"session": str(self.session_id)})
 
     def _spawn(self, work: Awaitable[Any]) -> None:
         async def run() -> None:

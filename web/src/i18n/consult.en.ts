@@ -271,6 +271,7 @@ export const consultEn: typeof consultZh = {
     title: "Messages",
     live: "Live",
     offline: "Offline, reconnecting…",
+    ended: "Consult ended; chat is read-only",
     empty: "No messages yet.",
     placeholder: "Type a message, Enter to send",
     send: "Send",

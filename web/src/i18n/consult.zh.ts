@@ -269,6 +269,7 @@ export const consultZh = {
     title: "会诊交流",
     live: "实时",
     offline: "离线，正在重连…",
+    ended: "会诊已结束，聊天只读",
     empty: "暂无消息，开始交流吧。",
     placeholder: "输入消息，回车发送",
     send: "发送",

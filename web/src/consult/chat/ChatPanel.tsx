@@ -45,7 +45,7 @@ export function ChatPanel({ consultId, compact = false, disabled = false }: { co
       <header className="cs-panel-header">
         <h2>{tc.title}</h2>
         <span className={`cs-live cs-live-${chat.mode}`} data-testid="chat-mode">
-          {chat.mode === "live" ? tc.live : chat.mode === "offline" ? tc.offline : t.common.loading}
+          {chat.mode === "live" ? tc.live : chat.mode === "offline" ? tc.offline : chat.mode === "ended" ? tc.ended : t.common.loading}
         </span>
       </header>
       <div className="cs-chat-list" ref={list} data-testid="chat-messages">

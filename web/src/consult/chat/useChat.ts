@@ -6,7 +6,10 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { chatSocketPath, listMessages, sendMessage, socketUrl, uploadChatFile, type ChatMessage } from "../api";
 
-export type ChatMode = "connecting" | "live" | "offline";
+export type ChatMode = "connecting" | "live" | "offline" | "ended";
+
+/** Close codes the server uses when access ended (4003) or the consult ended (4001): do not reconnect. */
+const FINAL_CLOSE_CODES = new Set([4001, 4003]);
 const BACKOFF_MS = [1_000, 2_000, 5_000, 10_000];
 
 function merge(list: ChatMessage[], more: ChatMessage[]): ChatMessage[] {
@@ -83,8 +86,13 @@ export function useChat(consultId: string) {
           // a keep-alive
         }
       };
-      ws.onclose = () => {
+      ws.onclose = (event) => {
         if (socket.current === ws) socket.current = null;
+        if (FINAL_CLOSE_CODES.has(event.code)) {
+          setMode("ended");
+          refresh();
+          return;
+        }
         if (!stopped) retry();
       };
     };
