@@ -53,11 +53,13 @@ class GrantIn(BaseModel):
 @router.post("/studies/{study}/shares", status_code=201)
 async def create_share(study: str, body: ShareIn, request: Request,
                        principal: Principal = Depends(current_principal)) -> dict[str, Any]:
-    """A share link for the study (owner facility or its reading centre). The token is in this answer only."""
+    """A share link for the study (owner facility or its reading centre). The token is in this answer only:
+    ``link`` is the web page that shows the study read-only (token in the fragment), ``path`` the API."""
     share, token = await sharing.create_share(archive_of(request), principal, study, expires_at=body.expires_at,
                                               note=body.note)
     await _audit(request, principal, "imaging.share.create", share["id"], "success", {"study": study})
-    return {**share, "token": token, "path": f"/api/imaging/shared/study?token={token}"}
+    return {**share, "token": token, "path": f"/api/imaging/shared/study?token={token}",
+            "link": sharing.share_link(token)}
 
 
 @router.get("/studies/{study}/shares")
@@ -219,7 +221,8 @@ async def shared_study(request: Request, access: sharing.ShareAccess = Depends(s
         entry["instances"].append({"sop_instance_uid": inst.sop_instance_uid, "sop_class_uid": inst.sop_class_uid,
                                    "frames": inst.number_of_frames, "rows": inst.rows, "columns": inst.columns})
     return {"share_id": str(access.share_id), "study_uid": access.study_uid, "series": list(series.values()),
-            "num_instances": len(found)}
+            "num_instances": len(found),
+            "expires_at": access.expires_at.isoformat() if access.expires_at else None}
 
 
 @router.get(SHARED + "/metadata", response_class=Response,

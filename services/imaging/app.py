@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from common.app import create_service_app
 from common.services import service
 from services.imaging.api import router, wado_uri_router
@@ -14,6 +16,8 @@ from services.imaging.dicomweb_rendered import router as rendered_router
 from services.imaging.dicomweb_stow import router as stow_router
 from services.imaging.dicomweb_wado import router as wado_router
 from services.imaging.tiering import install_tiered_store
+
+SHARED_PATH = "/api/imaging/shared"
 
 SPEC = service("imaging")
 
@@ -29,3 +33,28 @@ app = create_service_app(
     # Reads follow each instance row's tier (hot store, or the cold store for cold/ keys): tiering.py.
     on_startup=[install_tiered_store],
 )
+
+
+class ShareAnswersUncached:
+    """A share link's answers depend on the token in a header, not only on the URL: no cache may keep one and
+    hand it to another token's holder (a revoked link's 410 served to a fresh link, or the reverse)."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(SHARED_PATH):
+            await self.inner(scope, receive, send)
+            return
+
+        async def send_uncached(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                headers += [(b"cache-control", b"no-store"), (b"vary", b"X-Share-Token")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.inner(scope, receive, send_uncached)
+
+
+app.add_middleware(ShareAnswersUncached)

@@ -54,6 +54,17 @@ def sharing_settings() -> SharingSettings:
     return SharingSettings()
 
 
+# The browser page that opens a share link (web/src/imaging/shared): the token rides in the fragment, which the
+# browser never sends, so loading the page leaves it in no server or proxy log; the page sends it as
+# X-Share-Token to the public path.
+SHARE_PAGE = "/imaging/shared"
+
+
+def share_link(token: str) -> str:
+    """The web page of a share link, relative to the gateway's origin."""
+    return f"{SHARE_PAGE}#token={token}"
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -65,6 +76,7 @@ class ShareAccess:
     share_id: UUID
     study_uid: str
     owner: UUID
+    expires_at: datetime | None = None
 
     def scope(self) -> tuple[Principal, frozenset[UUID]]:
         return system_principal(self.owner), frozenset({self.owner})
@@ -155,7 +167,7 @@ async def resolve_share(archive: Archive, token: str | None) -> ShareAccess:
         if row["expires_at"] <= row["now"]:
             raise ShareRefused(row["id"], Gone("this share link has expired"))
         await rs.touch_share(conn, row["id"])
-    return ShareAccess(row["id"], row["study_uid"], row["facility_id"])
+    return ShareAccess(row["id"], row["study_uid"], row["facility_id"], row["expires_at"])
 
 
 # -- grants ---------------------------------------------------------------------------------------

@@ -99,12 +99,17 @@ async def test_revoked_and_expired_links_are_refused(platform, login, two_studie
     base = f"{platform.gateway_url}/api/imaging/shared"
     c = httpx.AsyncClient(timeout=60)
     share = (await _share(c, platform.gateway_url, owner, a["study"])).json()
-    assert (await c.get(f"{base}/study", params={"token": share["token"]})).status_code == 200
+    ok = await c.get(f"{base}/study", params={"token": share["token"]})
+    assert ok.status_code == 200
     r = await c.delete(f"{platform.gateway_url}/api/imaging/studies/{a['study']}/shares/{share['id']}",
                      headers=auth(owner))
     assert r.status_code == 200 and r.json()["status"] == "revoked"
     gone = await c.get(f"{base}/study", params={"token": share["token"]})
     assert gone.status_code == 410 and gone.json()["error"] == "gone"
+    # the answer depends on the token, not only the URL: no cache may keep it for another holder
+    for answer in (ok, gone):
+        assert answer.headers["cache-control"] == "no-store"
+        assert "x-share-token" in answer.headers["vary"].lower()
 
     expiring = (await _share(c, platform.gateway_url, owner, a["study"])).json()
     async with admin_db.transaction() as conn:

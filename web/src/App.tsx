@@ -3,7 +3,7 @@ import { AREA_PAGES } from "./areaPages";
 import { consultRoutes } from "./consult/routes";
 import { RequireAuth } from "./auth/RequireAuth";
 import { ecgRoutes } from "./ecg/routes";
-import { imagingRoutes } from "./imaging/routes";
+import { imagingPublicRoutes, imagingRoutes } from "./imaging/routes";
 import { HomePage } from "./home/HomePage";
 import { LoginPage } from "./login/LoginPage";
 import { AREAS } from "./shell/areas";
@@ -15,6 +15,7 @@ export function App() {
     <BrowserRouter>
       <Routes>
         <Route path="/login" element={<LoginPage />} />
+        {imagingPublicRoutes()}
         <Route
           element={
             <RequireAuth>

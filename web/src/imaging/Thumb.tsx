@@ -1,8 +1,14 @@
-/** A server-rendered thumbnail fetched with the bearer token (an <img src> could not send it). */
+/** A server-rendered thumbnail fetched with the bearer token (an <img src> could not send it), or with another
+ * source's credentials (`load`: a share link's token). */
 import { useEffect, useState } from "react";
 import { imageUrl } from "./api";
 
-export function Thumb({ path, testId, size = 64 }: { path: string; testId?: string; size?: number }) {
+export function Thumb({ path, testId, size = 64, load = imageUrl }: {
+  path: string;
+  testId?: string;
+  size?: number;
+  load?: (path: string, signal?: AbortSignal) => Promise<string>;
+}) {
   const [url, setUrl] = useState<string | null>(null);
   const [failed, setFailed] = useState(false);
   useEffect(() => {
@@ -10,7 +16,7 @@ export function Thumb({ path, testId, size = 64 }: { path: string; testId?: stri
     let made: string | null = null;
     setUrl(null);
     setFailed(false);
-    imageUrl(path, controller.signal)
+    load(path, controller.signal)
       .then((u) => {
         made = u;
         if (controller.signal.aborted) URL.revokeObjectURL(u);
@@ -23,7 +29,7 @@ export function Thumb({ path, testId, size = 64 }: { path: string; testId?: stri
       controller.abort();
       if (made) URL.revokeObjectURL(made);
     };
-  }, [path]);
+  }, [path]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <span className="imaging-thumb" style={{ width: size, height: size }} data-testid={testId} data-loaded={url ? "true" : "false"}>
       {url ? <img src={url} alt="" width={size} height={size} /> : failed ? <span className="imaging-thumb-none">—</span> : null}

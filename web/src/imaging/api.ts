@@ -260,8 +260,9 @@ export interface StowHandle {
   abort: () => void;
 }
 
-/** POST /dicom-web/studies with the parts as multipart/related; XHR for upload progress. */
-export function stow(parts: StowPart[], onProgress: (loaded: number, total: number) => void): StowHandle {
+/** POST /dicom-web/studies with the parts as multipart/related; XHR for upload progress. `priority` (stat, urgent,
+ * routine) becomes the reading priority of each study that receives instances (STOW `?priority=`). */
+export function stow(parts: StowPart[], onProgress: (loaded: number, total: number) => void, priority?: string): StowHandle {
   const xhr = new XMLHttpRequest();
   let aborted = false;
   const boundary = `th-${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
@@ -278,7 +279,7 @@ export function stow(parts: StowPart[], onProgress: (loaded: number, total: numb
           reject(new DOMException("aborted", "AbortError"));
           return;
         }
-        xhr.open("POST", `${DW}/studies`);
+        xhr.open("POST", `${DW}/studies${priority ? `?priority=${encodeURIComponent(priority)}` : ""}`);
         if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
         xhr.setRequestHeader("Content-Type", `multipart/related; type="application/dicom"; boundary=${boundary}`);
         xhr.setRequestHeader("Accept", "application/dicom+json");

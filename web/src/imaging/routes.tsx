@@ -2,6 +2,7 @@
  * The imaging area's pages and sub-routes, for App.tsx. Area pages: /imaging (township doctor: studies),
  * /imaging/upload (technician), /imaging/worklist (specialist: the reading worklist; ?tab=search searches
  * every study the centre may see). Sub-routes: /imaging/new (the doctor's upload), /imaging/studies/:study (viewer).
+ * Public (no sign-in, outside the layout): /imaging/shared#token=... (a share link, read-only).
  */
 import type { ReactNode } from "react";
 import { Route } from "react-router-dom";
@@ -11,6 +12,7 @@ import { Forbidden } from "../shell/AreaPage";
 import { WorklistPage } from "./reading/WorklistPage";
 import { StudyListPage } from "./studies/StudyListPage";
 import { UploadPage } from "./upload/UploadPage";
+import { SharedViewerPage } from "./shared/SharedViewerPage";
 import { ViewerPage } from "./viewer/ViewerPage";
 import "./imaging.css";
 
@@ -24,6 +26,12 @@ function RequireArea({ areas, children }: { areas: AreaKey[]; children: ReactNod
   const user = useUser();
   const mine = areasFor(user.roles).map((a) => a.key);
   return areas.some((a) => mine.includes(a)) ? <>{children}</> : <Forbidden />;
+}
+
+/** Routes without sign-in (siblings of /login in App.tsx): a share link's page (the link services/imaging/sharing.py
+ * share_link hands out). */
+export function imagingPublicRoutes() {
+  return [<Route key="imaging-shared" path="/imaging/shared" element={<SharedViewerPage />} />];
 }
 
 /** Routes under the signed-in layout (children of the Layout route in App.tsx). */

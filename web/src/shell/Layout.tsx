@@ -4,6 +4,8 @@ import { logout } from "../api/session";
 import { useUser } from "../auth/useSession";
 import { CriticalAlertBanner, NavAlertCount } from "../ecg/alerts/AlertBanner";
 import { EcgAlertsProvider } from "../ecg/alerts/AlertsProvider";
+import { ImagingAlertBanner } from "../imaging/alerts/ImagingAlertBanner";
+import { ImagingAlertsProvider } from "../imaging/alerts/ImagingAlertsProvider";
 import { useI18n } from "../i18n";
 import { Icon, LogoMark } from "../ui/Icon";
 import { activeArea, areasFor } from "./areas";
@@ -29,6 +31,7 @@ export function Layout() {
 
   return (
     <EcgAlertsProvider>
+    <ImagingAlertsProvider>
     <div className="shell">
       <header className="topbar">
         <NavLink to="/home" className="brand" data-testid="app-title">
@@ -78,9 +81,11 @@ export function Layout() {
       </nav>
       <main className="content" id="main">
         <CriticalAlertBanner />
+        <ImagingAlertBanner />
         <Outlet />
       </main>
     </div>
+    </ImagingAlertsProvider>
     </EcgAlertsProvider>
   );
 }

@@ -124,8 +124,13 @@ export function UploadPage({ area }: { area: "imaging" | "imagingUpload" }) {
     if (busy.current || offlineIn !== null) return;
     const batch: Item[] = [];
     let bytes = 0;
+    // one STOW request carries one reading priority: a batch holds files added under the same choice
+    let batchPriority: ReadingPriority | null = null;
     for (const it of items) {
       if (it.state !== "queued") continue;
+      const p = requestOf.current.get(it.id)?.priority ?? "routine";
+      batchPriority ??= p;
+      if (p !== batchPriority) continue;
       if (batch.length >= BATCH_FILES || (batch.length > 0 && bytes + it.size > BATCH_BYTES)) break;
       batch.push(it);
       bytes += it.size;
@@ -149,6 +154,8 @@ export function UploadPage({ area }: { area: "imaging" | "imagingUpload" }) {
         const byId = new Map(batch.map((it, i) => [it.id, Math.max(0, Math.min(it.size, loaded - offsets[i]!))]));
         setItems((list) => list.map((it) => (byId.has(it.id) ? { ...it, loaded: byId.get(it.id)! } : it)));
       },
+      // routine is what a new study is anyway: not sent, so adding files later never lowers a study's priority
+      batchPriority && batchPriority !== "routine" ? batchPriority : undefined,
     );
     abortRef.current = handle.abort;
     handle.promise
@@ -174,12 +181,17 @@ export function UploadPage({ area }: { area: "imaging" | "imagingUpload" }) {
       });
   }, [items, offlineIn]); // eslint-disable-line react-hooks/exhaustive-deps
 
-  /** Tell the reading service each new study's priority and clinical question (once per study). */
+  /** The priority went with the STOW request (`?priority=`); a clinical question goes to the reading service
+   * afterwards (once per study). */
   const sendPriorities = (batch: Item[], result: StowResult) => {
     for (const it of batch) {
       const study = result.studies.get(it.sop);
       const wanted = requestOf.current.get(it.id);
-      if (!study || !wanted || (wanted.priority === "routine" && !wanted.question)) continue;
+      if (!study || !wanted) continue;
+      if (!wanted.question) {
+        if (wanted.priority !== "routine") setPriorityNotes((m) => (m[study] === wanted.priority ? m : { ...m, [study]: wanted.priority }));
+        continue;
+      }
       const key = `${wanted.priority}|${wanted.question}`;
       if (sentFor.current.get(study) === key) continue;
       sentFor.current.set(study, key);

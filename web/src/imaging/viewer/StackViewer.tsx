@@ -46,9 +46,22 @@ export interface StackViewerProps {
   /** frames per second for cine (from FrameTime for a multi-frame, else 10) */
   fps: number;
   corners: { topLeft: string[]; topRight: string[] };
+  /** fetches a rendered frame (default: the signed-in archive, bearer token) */
+  loadImage?: (path: string, signal?: AbortSignal) => Promise<string>;
+  /** on a frame the browser cannot decode, first ask the server for it decoded (WADO-RS only) */
+  canAskUncompressed?: boolean;
 }
 
-export default function StackViewer({ imageIds, positions, rendered, modality, fps: initialFps, corners }: StackViewerProps) {
+export default function StackViewer({
+  imageIds,
+  positions,
+  rendered,
+  modality,
+  fps: initialFps,
+  corners,
+  loadImage = imageUrl,
+  canAskUncompressed = true,
+}: StackViewerProps) {
   const { t } = useI18n();
   const tv = t.imaging.viewer;
   const element = useRef<HTMLDivElement>(null);
@@ -74,7 +87,7 @@ export default function StackViewer({ imageIds, positions, rendered, modality, f
   const triedRef = useRef(false);
   triedRef.current = uncompressedTry;
   const failed = (imageId: string | undefined) => {
-    if (!triedRef.current && imageId) {
+    if (canAskUncompressed && !triedRef.current && imageId) {
       askUncompressed(imageId);
       setUncompressedTry(true);
     } else setFallback(true);
@@ -371,6 +384,7 @@ export default function StackViewer({ imageIds, positions, rendered, modality, f
           </div>
           {fallback ? (
             <RenderedImage
+              load={loadImage}
               path={`${rendered[index] ?? ""}${wl && preset !== "default" ? `&window=${wl.c},${wl.w}` : ""}`}
               onWheel={(dy) => go(dy > 0 ? 1 : -1)}
               onReady={() => setReady(true)}
@@ -425,7 +439,8 @@ export default function StackViewer({ imageIds, positions, rendered, modality, f
 }
 
 /** The server's rendering of one frame (/rendered JPEG), fitted; the wheel pages. */
-function RenderedImage({ path, onWheel, onReady, onError }: {
+function RenderedImage({ load, path, onWheel, onReady, onError }: {
+  load: (path: string, signal?: AbortSignal) => Promise<string>;
   path: string;
   onWheel: (dy: number) => void;
   onReady: () => void;
@@ -435,7 +450,7 @@ function RenderedImage({ path, onWheel, onReady, onError }: {
   const current = useRef<string | null>(null);
   useEffect(() => {
     const controller = new AbortController();
-    imageUrl(path, controller.signal)
+    load(path, controller.signal)
       .then((u) => {
         if (controller.signal.aborted) {
           URL.revokeObjectURL(u);

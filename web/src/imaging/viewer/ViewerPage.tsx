@@ -1,30 +1,19 @@
 /**
- * /imaging/studies/:study — the study's series as a strip of thumbnails, the chosen one in a stack viewer
- * (cornerstone3D, loaded on demand). Instances are ordered by Instance Number (then slice position); a
- * multi-frame instance contributes each of its frames.
+ * /imaging/studies/:study — the study in the StudyViewer (series strip, stack viewer) reading the signed-in
+ * archive's DICOMweb, its open critical-finding alert, share links, and the report under it.
  */
-import { lazy, Suspense, useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { useUser } from "../../auth/useSession";
 import { useI18n } from "../../i18n";
-import { EmptyState, ErrorState, Loading } from "../../ui/states";
-import { TAG, getStudy, listSeries, num, nums, personName, renderedFrame, seriesMetadata, seriesThumbnail, str, type DicomJson } from "../api";
+import { ErrorState } from "../../ui/states";
+import { TAG, getStudy, personName, str, type DicomJson } from "../api";
+import { StudyAlert } from "../alerts/ImagingAlertBanner";
 import { formatDicomDate } from "../format";
-import { Thumb } from "../Thumb";
 import { ReportPanel } from "../reading/ReportPanel";
-
-const StackViewer = lazy(() => import("./StackViewer"));
-const NON_IMAGE = new Set(["SR", "PR", "KO", "DOC", "REG", "SEG", "RTSTRUCT", "RTPLAN"]);
-
-interface Stack {
-  imageIds: string[];
-  /** per image: slice location and thickness, for the overlay */
-  positions: string[];
-  /** per image: the server's rendered JPEG, shown when the browser cannot decode the image */
-  rendered: string[];
-  modality: string;
-  fps: number;
-}
+import { SharePanel } from "../shared/SharePanel";
+import { dicomWebSource } from "./source";
+import { StudyViewer } from "./StudyViewer";
 
 export function ViewerPage() {
   const { study = "" } = useParams();
@@ -32,68 +21,23 @@ export function ViewerPage() {
   const tv = t.imaging.viewer;
   const user = useUser();
   const [studyJson, setStudyJson] = useState<DicomJson | null>(null);
-  const [series, setSeries] = useState<DicomJson[] | null>(null);
-  const [selected, setSelected] = useState<string | null>(null);
-  const [stack, setStack] = useState<Stack | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [reload, setReload] = useState(0);
+  // a new object after "retry", so the viewer reads the study again
+  const source = useMemo(() => ({ ...dicomWebSource(study), key: `dicomweb:${study}:${reload}` }), [study, reload]);
 
   useEffect(() => {
     const controller = new AbortController();
     setError(null);
-    Promise.all([getStudy(study, controller.signal), listSeries(study, controller.signal)])
-      .then(([s, list]) => {
-        setStudyJson(s);
-        const sorted = [...list].sort((a, b) => (num(a, TAG.SeriesNumber) ?? 1e9) - (num(b, TAG.SeriesNumber) ?? 1e9));
-        setSeries(sorted);
-        const first = sorted.find((x) => !NON_IMAGE.has(str(x, TAG.Modality))) ?? sorted[0];
-        setSelected((cur) => cur ?? (first ? str(first, TAG.SeriesInstanceUID) : null));
-      })
+    getStudy(study, controller.signal)
+      .then(setStudyJson)
       .catch((err: unknown) => {
         if (!controller.signal.aborted) setError(err);
       });
     return () => controller.abort();
   }, [study, reload]);
 
-  useEffect(() => {
-    if (!selected) return;
-    const controller = new AbortController();
-    setStack(null);
-    Promise.all([seriesMetadata(study, selected, controller.signal), import("./cornerstone")])
-      .then(([instances, cs]) => {
-        const sorted = [...instances].sort(byPosition);
-        const imageIds: string[] = [];
-        const positions: string[] = [];
-        const rendered: string[] = [];
-        let frameTime: number | null = null;
-        for (const ds of sorted) {
-          if (num(ds, TAG.Rows) == null) continue; // no pixel data
-          const sop = str(ds, TAG.SOPInstanceUID);
-          const frames = num(ds, TAG.NumberOfFrames) ?? 1;
-          cs.registerMetadata(cs.imageIdOf(study, selected, sop, 1), ds);
-          const z = num(ds, TAG.SliceLocation) ?? nums(ds, TAG.ImagePositionPatient)[2] ?? null;
-          const thickness = num(ds, TAG.SliceThickness);
-          const label = [z != null ? tv.sliceLocation(round1(z)) : "", thickness ? tv.sliceThickness(round1(thickness)) : ""]
-            .filter(Boolean)
-            .join(" · ");
-          for (let f = 1; f <= frames; f++) {
-            imageIds.push(cs.imageIdOf(study, selected, sop, f));
-            positions.push(frames > 1 ? tv.frame(f, frames) : label);
-            rendered.push(renderedFrame(study, selected, sop, f));
-          }
-          if (frames > 1) frameTime ??= num(ds, TAG.FrameTime);
-        }
-        const modality = str(sorted[0], TAG.Modality);
-        setStack({ imageIds, positions, rendered, modality, fps: frameTime && frameTime > 0 ? Math.min(60, Math.round(1000 / frameTime)) : 10 });
-      })
-      .catch((err: unknown) => {
-        if (!controller.signal.aborted) setError(err);
-      });
-    return () => controller.abort();
-  }, [study, selected]); // eslint-disable-line react-hooks/exhaustive-deps
-
-  const current = series?.find((s) => str(s, TAG.SeriesInstanceUID) === selected);
-  const corners = useMemo(() => {
+  const corners = (current: DicomJson | undefined) => {
     const sex = str(studyJson ?? undefined, TAG.PatientSex);
     return {
       topLeft: [
@@ -106,7 +50,7 @@ export function ViewerPage() {
         [str(current, TAG.Modality), str(current, TAG.SeriesDescription)].filter(Boolean).join(" "),
       ].filter(Boolean),
     };
-  }, [studyJson, current, t]);
+  };
 
   const back = user.roles.includes("technician") && !user.roles.includes("township_doctor") && !user.roles.includes("specialist")
     ? "/imaging/upload"
@@ -134,61 +78,10 @@ export function ViewerPage() {
           {str(studyJson ?? undefined, TAG.StudyDescription)}
         </span>
       </header>
-      <div className="imaging-viewer" data-testid="imaging-viewer">
-        <nav className="imaging-series-strip" aria-label={tv.series} data-testid="imaging-series-strip">
-          {series === null ? <Loading /> : null}
-          {series?.map((s) => {
-            const uid = str(s, TAG.SeriesInstanceUID);
-            return (
-              <button
-                key={uid}
-                type="button"
-                className={`imaging-series${uid === selected ? " active" : ""}`}
-                onClick={() => setSelected(uid)}
-                data-testid="imaging-series"
-                data-series={uid}
-                aria-pressed={uid === selected}
-              >
-                <Thumb path={seriesThumbnail(study, uid)} size={88} testId="imaging-series-thumb" />
-                <span className="imaging-series-label">
-                  {str(s, TAG.Modality)} {num(s, TAG.SeriesNumber) ?? ""}
-                  <span className="muted"> · {num(s, TAG.NumberOfSeriesRelatedInstances) ?? ""}</span>
-                </span>
-                <span className="imaging-series-desc muted">{str(s, TAG.SeriesDescription)}</span>
-              </button>
-            );
-          })}
-        </nav>
-        <div className="imaging-main">
-          {series && series.length === 0 ? (
-            <EmptyState title={tv.noImages} />
-          ) : stack === null ? (
-            <Loading label={tv.loading} />
-          ) : stack.imageIds.length === 0 ? (
-            <EmptyState title={tv.noImages} />
-          ) : (
-            <Suspense fallback={<Loading label={tv.loading} />}>
-              <StackViewer imageIds={stack.imageIds} positions={stack.positions} rendered={stack.rendered} modality={stack.modality} fps={stack.fps} corners={corners} />
-            </Suspense>
-          )}
-        </div>
-      </div>
+      <StudyAlert study={study} />
+      <StudyViewer source={source} corners={corners} onError={setError} />
       <ReportPanel study={study} />
+      <SharePanel study={study} />
     </div>
   );
-}
-
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
-}
-
-/** Instance Number, then the slice position along z, then SOP Instance UID. */
-function byPosition(a: DicomJson, b: DicomJson): number {
-  const na = num(a, TAG.InstanceNumber);
-  const nb = num(b, TAG.InstanceNumber);
-  if (na != null && nb != null && na !== nb) return na - nb;
-  const za = nums(a, TAG.ImagePositionPatient)[2] ?? num(a, TAG.SliceLocation);
-  const zb = nums(b, TAG.ImagePositionPatient)[2] ?? num(b, TAG.SliceLocation);
-  if (za != null && zb != null && za !== zb) return za - zb;
-  return str(a, TAG.SOPInstanceUID).localeCompare(str(b, TAG.SOPInstanceUID));
 }

@@ -1,6 +1,7 @@
 /**
  * cornerstone3D set up once for the app: the core (WebGL, or its CPU fallback on a PC without it), the DICOM
- * image loader reading our WADO-RS frames with the bearer token, and the tools the viewer offers.
+ * image loader reading our WADO-RS frames with the bearer token (or, for a registered URL part such as a share
+ * link's public path, that source's own headers), and the tools the viewer offers.
  * Loaded only with the viewer (a separate chunk), so the rest of the app stays small.
  */
 import { Enums, RenderingEngine, cache, getRenderingEngine, init as coreInit, type Types } from "@cornerstonejs/core";
@@ -48,6 +49,15 @@ let ready: Promise<void> | null = null;
 const uncompressed = new Set<string>();
 const UNCOMPRESSED_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1';
 
+/** Headers of image sources that are not the signed-in DICOMweb (a share link): URL part → headers. */
+const sourceHeaders = new Map<string, Record<string, string>>();
+
+/** Requests whose image id contains `urlPart` carry these headers instead of the bearer token (null: forget). */
+export function setSourceHeaders(urlPart: string, headers: Record<string, string> | null): void {
+  if (headers) sourceHeaders.set(urlPart, headers);
+  else sourceHeaders.delete(urlPart);
+}
+
 export function askUncompressed(imageId: string): void {
   const at = imageId.indexOf("/instances/");
   uncompressed.add(at > 0 ? imageId.slice(0, at) : imageId);
@@ -62,6 +72,7 @@ export function initCornerstone(): Promise<void> {
     loaderInit({
       maxWebWorkers: Math.max(1, Math.min(2, (navigator.hardwareConcurrency || 2) - 1)),
       beforeSend: async (_xhr: XMLHttpRequest, imageId: string): Promise<Record<string, string>> => {
+        for (const [part, headers] of sourceHeaders) if (imageId.includes(part)) return { ...headers };
         const token = await freshAccessToken();
         const headers: Record<string, string> = {};
         for (const prefix of uncompressed) if (imageId.includes(prefix.replace(/^wadors:/, ""))) headers.Accept = UNCOMPRESSED_ACCEPT;
@@ -79,6 +90,12 @@ export function initCornerstone(): Promise<void> {
 export function imageIdOf(study: string, series: string, sop: string, frame: number): string {
   const e = encodeURIComponent;
   return `wadors:${window.location.origin}/dicom-web/studies/${e(study)}/series/${e(series)}/instances/${e(sop)}/frames/${frame}`;
+}
+
+/** The WADO-URI-style image id of a frame of a whole Part 10 file at `url` (the loader fetches the file once). */
+export function fileImageIdOf(url: string, frame: number): string {
+  const absolute = url.startsWith("/") ? `${window.location.origin}${url}` : url;
+  return `wadouri:${absolute}${absolute.includes("?") ? "&" : "?"}frame=${frame}`;
 }
 
 /** Give the loader an instance's DICOM JSON (from the series metadata) so it needs no further request. */
