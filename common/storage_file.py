@@ -65,6 +65,8 @@ class FileStore:
         self._meta = self.root / "meta"
         self._tmp = self.root / "tmp"
         self._secret = secret.encode()
+        self._tmp_ready = self._locks_ready = False  # made once per instance (check() and put make them)
+        self._data_real: Path | None = None
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -73,8 +75,11 @@ class FileStore:
 
     def _data_path(self, full: str) -> Path:
         path = self._data.joinpath(*full.split("/"))
-        # validate_key already forbids '..' and absolute keys; this is the second wall.
-        if not path.resolve().is_relative_to(self._data.resolve()):
+        # validate_key already forbids '..' and absolute keys; this is the second wall. (The root's own
+        # resolution is kept: if the root were swapped for a link later, keys would fail closed.)
+        if self._data_real is None:
+            self._data_real = self._data.resolve()
+        if not path.resolve().is_relative_to(self._data_real):
             raise Invalid("object key escapes the store")
         return path
 
@@ -93,8 +98,14 @@ class FileStore:
     ) -> ObjectInfo:
         full = self._full(key)
         path, meta = self._data_path(full), self._meta_path(full)
-        await asyncio.to_thread(self._tmp.mkdir, parents=True, exist_ok=True)
-        tmp = self._tmp / uuid.uuid4().hex
+        if isinstance(data, bytes | bytearray | memoryview):  # all in memory: one worker-thread call
+            body = bytes(data)
+            if length is not None and len(body) > length:
+                raise Invalid(f"the body is longer than the declared {length} bytes")
+            if length is not None and len(body) != length:
+                raise Invalid(f"the body is {len(body)} bytes, not the declared {length}")
+            return await asyncio.to_thread(self._put_bytes, key, body, path, meta, content_type)
+        tmp = await asyncio.to_thread(self._new_tmp)
         meta_tmp = tmp.with_suffix(".json")
         digest = hashlib.sha256()
         size = 0
@@ -113,13 +124,37 @@ class FileStore:
             if length is not None and size != length:
                 raise Invalid(f"the body is {size} bytes, not the declared {length}")
             etag = digest.hexdigest()
-            await asyncio.to_thread(self._commit, fh, tmp, meta_tmp, path, meta, content_type, etag)
+            return await asyncio.to_thread(self._commit, key, fh, tmp, meta_tmp, path, meta, content_type, etag)
         except BaseException:
             await asyncio.to_thread(_discard, fh, tmp, meta_tmp)
             raise
-        return await self.stat(key)
 
-    def _commit(self, fh: Any, tmp: Path, meta_tmp: Path, path: Path, meta: Path, content_type: str, etag: str) -> None:
+    def _new_tmp(self) -> Path:
+        if not self._tmp_ready:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            self._tmp_ready = True
+        return self._tmp / uuid.uuid4().hex
+
+    def _put_bytes(self, key: str, body: bytes, path: Path, meta: Path, content_type: str) -> ObjectInfo:
+        tmp = self._new_tmp()
+        meta_tmp = tmp.with_suffix(".json")
+        etag = hashlib.sha256(body).hexdigest()
+        fh = open(tmp, "xb")  # closed by _commit or _discard
+        try:
+            fh.write(body)
+            return self._commit(key, fh, tmp, meta_tmp, path, meta, content_type, etag)
+        except BaseException:
+            _discard(fh, tmp, meta_tmp)
+            raise
+
+    def _commit(self, key: str, fh: Any, tmp: Path, meta_tmp: Path, path: Path, meta: Path, content_type: str,
+                etag: str) -> ObjectInfo:
+        """Make the data durable (fsync), then move sidecar and data in and fsync the data's directory.
+
+        The sidecar is not fsynced: after a crash it may be missing, empty or an older one, and stat() sees
+        that it does not describe the data file (inode and size) and answers a weak etag. The data itself
+        and its directory entry are durable when this returns.
+        """
         fh.flush()
         os.fsync(fh.fileno())
         st = os.fstat(fh.fileno())
@@ -127,22 +162,22 @@ class FileStore:
         sidecar = {"ino": st.st_ino, "size": st.st_size, "etag": etag, "content_type": content_type}
         with open(meta_tmp, "wb") as mf:
             mf.write(json.dumps(sidecar).encode())
-            mf.flush()
-            os.fsync(mf.fileno())
         for attempt in range(3):  # a concurrent delete may prune the parent we just made
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                meta.parent.mkdir(parents=True, exist_ok=True)
+                if attempt:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    meta.parent.mkdir(parents=True, exist_ok=True)
                 with self._lock(path, fcntl.LOCK_EX):  # the two renames as one step for stat()
                     os.replace(meta_tmp, meta)
                     os.replace(tmp, path)
                 break
-            except FileNotFoundError:
+            except FileNotFoundError:  # a parent directory is missing: make them (again), then retry
                 if attempt == 2:
                     raise
             except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
                 raise Conflict("object key collides with a key prefix of another object") from exc
         _fsync_dir(path.parent)
+        return ObjectInfo(key, st.st_size, content_type, etag, datetime.fromtimestamp(st.st_mtime, tz=UTC))
 
     async def delete(self, key: str) -> None:
         full = self._full(key)
@@ -168,7 +203,9 @@ class FileStore:
         """A host-wide lock for one key (striped over 64 lock files): writers exclusive, stat shared."""
         stripe = hashlib.sha256(str(path).encode()).hexdigest()[:2]
         locks = self.root / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
+        if not self._locks_ready:
+            locks.mkdir(parents=True, exist_ok=True)
+            self._locks_ready = True
         fd = os.open(locks / f"{int(stripe, 16) % 64:02d}", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, mode)
@@ -207,25 +244,20 @@ class FileStore:
     async def get(self, key: str, *, offset: int = 0, length: int | None = None) -> AsyncIterator[bytes]:
         validate_range(offset, length)
         path = self._data_path(self._full(key))
+        # Opening and the first chunk in one worker-thread call: an object up to CHUNK_SIZE costs one.
+        fh, first, remaining = await asyncio.to_thread(_open_first, path, key, offset, length)
         try:
-            fh = await asyncio.to_thread(open, path, "rb")
-        except _MISSING as exc:
-            raise NotFound(f"no object {key!r}") from exc
-        try:
-            size = os.fstat(fh.fileno()).st_size
-            if offset > 0 and offset >= size:
-                raise RangeNotSatisfiable(f"offset {offset} is beyond the object's {size} bytes")
-            remaining = size - offset if length is None else min(length, size - offset)
-            if offset:
-                fh.seek(offset)
-            while remaining > 0:
+            if first:
+                yield first
+            while fh is not None and remaining > 0:
                 chunk = await asyncio.to_thread(fh.read, min(CHUNK_SIZE, remaining))
                 if not chunk:
                     break
                 remaining -= len(chunk)
                 yield chunk
         finally:
-            fh.close()
+            if fh is not None:
+                fh.close()
 
     async def read(self, key: str) -> bytes:
         return b"".join([chunk async for chunk in self.get(key)])
@@ -281,6 +313,31 @@ def _write(fh: Any, digest: Any, data: bytes) -> None:
     if data:
         digest.update(data)
         fh.write(data)
+
+
+def _open_first(path: Path, key: str, offset: int, length: int | None) -> tuple[Any, bytes, int]:
+    """Open an object, read its first chunk; the file (None when the chunk was all of it), the chunk and
+    how many bytes are still to read."""
+    try:
+        fh = open(path, "rb")  # closed here, or by get()
+    except _MISSING as exc:
+        raise NotFound(f"no object {key!r}") from exc
+    try:
+        size = os.fstat(fh.fileno()).st_size
+        if offset > 0 and offset >= size:
+            raise RangeNotSatisfiable(f"offset {offset} is beyond the object's {size} bytes")
+        remaining = size - offset if length is None else min(length, size - offset)
+        if offset:
+            fh.seek(offset)
+        first = fh.read(min(CHUNK_SIZE, remaining)) if remaining > 0 else b""
+        remaining -= len(first)
+        if remaining <= 0 or not first:
+            fh.close()
+            return None, first, 0
+        return fh, first, remaining
+    except BaseException:
+        fh.close()
+        raise
 
 
 def _discard(fh: Any, *paths: Path) -> None:

@@ -203,3 +203,32 @@ async def images(target: Target, paths: Sequence[str], accept: str = "image/jpeg
 
         await _pool(list(paths[1:]), concurrency, one)
     return out
+
+
+async def images_interleaved(jobs: dict[str, tuple[Target, Sequence[str]]], accept: str = "image/jpeg",
+                             ) -> dict[str, Latencies]:
+    """Like ``images`` for several targets at once, one request at a time, the targets taking turns (request
+    i of each target, then request i+1...): each sees the same moments of a shared machine's load."""
+    out = {name: Latencies() for name in jobs}
+    clients = {name: _client() for name in jobs}
+    try:
+        for name, (t, paths) in jobs.items():  # a first request each (connection, token), not measured
+            r = await clients[name].get(f"{t.root}/{paths[0]}", headers={**t.headers(), "Accept": accept})
+            if r.status_code != 200:
+                out[name].add(0.0, r.status_code)
+                out[name].values_ms.clear()
+        live = {name: job for name, job in jobs.items() if not out[name].statuses}
+        for i in range(1, max((len(p) for _, p in live.values()), default=0)):
+            for name, (t, paths) in live.items():
+                if i >= len(paths):
+                    continue
+                t0 = time.perf_counter()
+                r = await clients[name].get(f"{t.root}/{paths[i]}", headers={**t.headers(), "Accept": accept})
+                _ = r.content
+                out[name].add((time.perf_counter() - t0) * 1000, r.status_code)
+                if r.status_code == 200 and not r.content.startswith(b"\xff\xd8"):
+                    out[name].statuses[-1] = out[name].statuses.get(-1, 0) + 1
+    finally:
+        for c in clients.values():
+            await c.aclose()
+    return out

@@ -7,7 +7,8 @@ Side by side (same client code, httpx on loopback, 1 and 4 concurrent clients):
   a free loopback HTTP port, RemoteAccessAllowed false, DICOM server off, authentication off, storage in a
   temporary directory;
 - ours: a private PostgreSQL + Redis (infra/local/stack.py), migrations, the demo region, the imaging service and
-  the gateway under uvicorn (one worker each), as tech_a with a token from the gateway's /auth/token. "ours"
+  the gateway under uvicorn (the imaging service with --imaging-workers processes, 2 by default; the gateway
+  one), as tech_a with a token from the gateway's /auth/token. "ours"
   figures go through the gateway; reads are also measured on the service directly.
 Measured: STOW-RS instances/s (10 instances per request), QIDO-RS p50/p95 by PatientID and by StudyDate range,
 WADO-RS series retrieve MB/s, rendered JPEG p50, thumbnail p50.
@@ -38,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from bench.gateway.run import PIDS, cpu_seconds, infrastructure, machine, server
+from bench.gateway.run import PIDS, infrastructure, machine, server
 from bench.imaging import client, data, orthanc, scale
 from bench.imaging.client import Target
 
@@ -56,7 +57,7 @@ class Token:
         self.at = 0.0
 
     def headers(self) -> dict[str, str]:
-        if time.monotonic() - self.at > 600:
+        if not self.value or time.monotonic() - self.at > 600:  # monotonic may start near 0 after boot
             r = httpx.post(f"{self.gateway}/auth/token", data={"grant_type": "password", "username": USER,
                                                                "password": PASSWORD}, timeout=30)
             r.raise_for_status()
@@ -107,13 +108,11 @@ def _cpu(names: list[str]) -> float:
 
 
 def _cpu_of(name: str) -> float:
-    """CPU seconds of one of our processes; for "postgres", the postmaster and all its children alive now."""
+    """CPU seconds of one of our processes and all its children alive now (PostgreSQL, uvicorn workers)."""
     pid = PIDS.get(name)
     if not pid:
         return 0.0
-    if name != "postgres":
-        return cpu_seconds(pid)
-    total = 0.0
+    total = 0.0  # the process and its children (PostgreSQL's backends, uvicorn's worker processes)
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -140,8 +139,9 @@ def _qido_rounds(readers: dict[str, Target], queries: list[str], conc: int, repe
 
 
 def side_by_side(ds: data.DataSet, targets: dict[str, Target], readers: dict[str, Target], seed: int,
-                 cpu_groups: dict[str, list[str]], repeat: int) -> dict[str, Any]:
-    res: dict[str, Any] = {"stow": [], "qido": [], "wado": [], "rendered": {}, "thumbnail": {}}
+                 cpu_groups: dict[str, list[str]], repeat: int, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    res: dict[str, Any] = {"stow": [], "qido": [], "wado": [], "rendered": {}, "thumbnail": {},
+                           "rendered on demand": {}}
     ct_per_study = len(ds.ct) // max(1, len({i.study for i in ds.ct}))
     first_ct, rest_ct = ds.ct[:ct_per_study], ds.ct[ct_per_study:]
     half = len(ds.filler) // 2
@@ -169,7 +169,7 @@ def side_by_side(ds: data.DataSet, targets: dict[str, Target], readers: dict[str
     by_pid = [f"studies?PatientID={p}" for p in rng.sample(pids, min(60, len(pids)))]
     starts = [rng.choice(ds.filler_dates) for _ in range(60)]
     by_date = [f"studies?StudyDate={d:%Y%m%d}-{d + timedelta(days=6):%Y%m%d}" for d in starts]
-    for label, queries in (("PatientID", by_pid), ("StudyDate 7-day range", by_date)):
+    for label, queries in (("PatientID", by_pid), ("StudyDate 7-day range", by_date)) if "qido" not in skip else ():
         for conc in (1, 4):
             for name, s in _qido_rounds(readers, queries, conc, repeat).items():
                 res["qido"].append({"target": name, "query": label, "clients": conc, **s})
@@ -177,7 +177,7 @@ def side_by_side(ds: data.DataSet, targets: dict[str, Target], readers: dict[str
                     f"(p50 of each round {s['p50_rounds']}) statuses {s['statuses']} matches {s['matches_total']}")
 
     series = [(s, se) for s, se, _ in ds.ct_series()]
-    for conc in (1, 4):
+    for conc in (1, 4) if "wado" not in skip else ():
         rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in readers}
         for _ in range(repeat):
             for name, t in readers.items():
@@ -193,22 +193,27 @@ def side_by_side(ds: data.DataSet, targets: dict[str, Target], readers: dict[str
 
     # Rendered images and thumbnails: our service caches every rendition in object storage, so each target gets
     # its own instances (a cold first view), then asks for the same ones again (warm).
+    # "rendered": what the viewer asks for first (default options; prerendered by STOW with --prerender);
+    # "rendered on demand": other options (quality=89), never prerendered: the render itself on first view.
     per = 31
-    picks = rng.sample(ds.ct, min(len(ds.ct), per * len(readers)))
-    for label in ("rendered", "thumbnail"):
+    picks = rng.sample(ds.ct, min(len(ds.ct), per * len(readers) * 2))
+    for label, resource, offset in (("rendered", "rendered", 0), ("thumbnail", "thumbnail", 0),
+                                    ("rendered on demand", "rendered?quality=89", per * len(readers))
+                                    ) if "render" not in skip else ():
+        jobs = {}
         for k, (name, t) in enumerate(readers.items()):
-            mine = picks[k * per:(k + 1) * per] or picks[:per]
-            paths = [f"studies/{i.study}/series/{i.series}/instances/{i.sop}/{label}" for i in mine]
-            entry: dict[str, Any] = {}
-            for phase in ("cold", "warm"):
-                lat = asyncio.run(client.images(t, paths))
+            mine = picks[offset + k * per:offset + (k + 1) * per] or picks[:per]
+            jobs[name] = (t, [f"studies/{i.study}/series/{i.series}/instances/{i.sop}/{resource}" for i in mine])
+        entries: dict[str, dict[str, Any]] = {name: {} for name in readers}
+        for phase in ("cold", "warm"):  # the targets take turns request by request (client.images_interleaved)
+            for name, lat in asyncio.run(client.images_interleaved(jobs)).items():
                 s = lat.summary()
                 ok = s["n"] and set(s["statuses"]) == {"200"}
                 s["available"] = bool(ok)
-                entry[phase] = s
+                entries[name][phase] = s
                 figures = f"p50 {s['p50_ms']:.1f} ms p95 {s['p95_ms']:.1f} ms" if ok else "n/a"
                 log(f"{label} {phase} {name:14s}: {figures} statuses {s['statuses']}")
-            res[label][name] = entry
+        res[label] = entries
     return res
 
 
@@ -252,6 +257,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--repeat", type=int, default=3,
                         help="rounds of each read measurement, targets interleaved; the median round is kept")
+    parser.add_argument("--imaging-workers", type=int, default=2,
+                        help="uvicorn worker processes of the imaging service (Procfile: IMAGING_WORKERS)")
+    parser.add_argument("--prerender", action="store_true",
+                        help="IMAGING_PRERENDER_FIRST_FRAME=true: STOW-RS prerenders each image's first view")
+    parser.add_argument("--skip", default="", help="comma-separated: qido,wado,render (quick partial runs)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="the .json of an earlier run (before a change): its ratios are shown beside this run's")
     parser.add_argument("--render-only", action="store_true",
                         help="rewrite the .md from the existing .json (e.g. after adding a \"notes\" list to it)")
     args = parser.parse_args()
@@ -287,7 +299,9 @@ def main() -> None:
                 PIDS["postgres"] = int((work / "pg" / "data" / "postmaster.pid").read_text().split()[0])
             vers = versions(binary, env["DATABASE_URL"])
             with (
-                server("services.imaging.app:app", env, logs, "imaging") as imaging,
+                server("services.imaging.app:app", {**env, "WEB_CONCURRENCY": str(args.imaging_workers),
+                                                   "IMAGING_PRERENDER_FIRST_FRAME": str(args.prerender).lower()},
+                       logs, "imaging") as imaging,
                 server("gateway.app:app", {**env, "IMAGING_URL": imaging}, logs, "gateway") as gw,
             ):
                 token = Token(gw)
@@ -301,7 +315,7 @@ def main() -> None:
                         ds, {"Orthanc": o, "ours (gateway)": ours}, {"Orthanc": o, "ours (gateway)": ours,
                                                                      "ours (service)": direct},
                         args.seed, {"Orthanc": ["orthanc"], "ours (gateway)": ["imaging", "gateway", "postgres"]},
-                        args.repeat)
+                        args.repeat, frozenset(filter(None, args.skip.split(","))))
                     result["orthanc_statistics"] = httpx.get(f"{orth}/statistics", timeout=30).json()
                 log("Orthanc stopped")
                 if args.scale_instances:
@@ -315,12 +329,22 @@ def main() -> None:
     result["versions"] = vers
     result["started"] = started
     result["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result["imaging_workers"] = args.imaging_workers
+    result["prerender_first_frame"] = args.prerender
     result["data_set"] = {"ct_studies": args.ct_studies, "ct_instances_per_study": args.ct_instances,
                           "filler_studies": args.filler, "bytes": total_bytes, "generation_s": round(gen_s, 1),
                           "repeat": args.repeat}
     from bench.imaging.report import ratios, render
 
     result["ratios"] = ratios(result)
+    if args.before is not None:
+        earlier = json.loads(args.before.read_text())
+        m = earlier.get("machine", {})
+        result["before"] = {
+            "label": f"run {earlier.get('started')} ({earlier.get('imaging_workers', 1)} imaging worker(s); load "
+                     f"{m.get('load_average_before')} before, {m.get('load_average_after')} after)",
+            "started": earlier.get("started"), "ratios": earlier.get("ratios", []),
+            "stow": earlier.get("side_by_side", {}).get("stow", [])}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
     (args.out / f"{args.name}.md").write_text(render(result))

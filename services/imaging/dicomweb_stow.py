@@ -1,9 +1,11 @@
 """STOW-RS (PS3.18 10.5): ``POST /dicom-web/studies`` and ``/dicom-web/studies/{study}``.
 
-The body is read part by part (dicomweb_multipart.spool_parts): each application/dicom part goes to a
-temporary file and into ``service.store_instance`` before the next part is read, so the request's size
-never meets memory. The answer is the Store Instances Response Module as DICOM JSON: 200 when every
-instance was stored, 202 when some failed or carry a warning, 409 when none was stored.
+The body is read a batch of parts at a time (dicomweb_stow_parts.stow_batches: parts up to MEMORY_PART bytes
+in memory, larger ones spooled to a temporary file as they arrive) and each batch is stored by
+``store_batch.store_instances`` (one index transaction per batch, the objects written concurrently) before the
+next one is read, so the request's size never meets memory. The answer is the Store Instances Response
+Module as DICOM JSON: 200 when every instance was stored, 202 when some failed or carry a warning, 409 when
+none was stored.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,12 @@ from fastapi.responses import Response
 
 from common.auth import Principal, current_principal
 from common.errors import BadRequest
-from services.imaging import service
+from services.imaging import reading, service, service_render, store_batch
 from services.imaging.dicomweb import PREFIX, archive_of, dicom_json, dicomweb_base
-from services.imaging.dicomweb_multipart import spool_parts, stow_boundary
-from services.imaging.schemas import FAILURE_CANNOT_UNDERSTAND, Origin, StoreOutcome, failed
+from services.imaging.dicomweb_multipart import stow_boundary
+from services.imaging.dicomweb_stow_parts import StowPart, stow_batches
+from services.imaging.schemas import FAILURE_CANNOT_UNDERSTAND, Origin, StoreOutcome, StoreStatus, failed
+from services.imaging.store_batch import Item
 
 router = APIRouter(prefix=PREFIX, tags=["dicomweb"])
 
@@ -40,6 +44,10 @@ STOW_BODY: dict[str, Any] = {
                   "409": {"description": "none stored; each FailedSOPSequence item has a Failure Reason"}},
 }
 ERROR_COMMENT = "00000902"  # LO: the failure in words (at most 64 characters)
+MEMORY_PART = 32 * 1024 * 1024    # parts up to this size are held in memory, larger ones spooled to a file
+BATCH_PARTS = 16                  # instances stored together (one index transaction)
+BATCH_BYTES = 64 * 1024 * 1024    # ...or fewer, when their bytes in memory reach this
+PIXEL_DATA = b"\xe0\x7f\x10\x00"   # (7FE0,0010) little endian: an image worth prerendering (service_render)
 
 
 def _uid(value: str) -> dict[str, Any]:
@@ -81,34 +89,60 @@ def store_response(outcomes: Sequence[tuple[int, StoreOutcome]], base: str,
     return status, orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
 
 
-async def _stow(request: Request, principal: Principal, study_uid: str | None) -> Response:
-    service.require_store_role(principal)  # before reading a possibly large body
-    archive = archive_of(request)
-    if study_uid is not None:
-        await service.require_stow_study(archive, principal, study_uid)
-    boundary = stow_boundary(request.headers.get("content-type"))
+def _refusal(part: StowPart) -> StoreOutcome | None:
+    if not part.complete:
+        return failed(FAILURE_CANNOT_UNDERSTAND, "the request body ended inside this part")
+    if part.content_type.type not in ("application/dicom", "application/octet-stream"):
+        return failed(FAILURE_CANNOT_UNDERSTAND, f"a {part.content_type.type} part; only application/dicom is stored")
+    if part.size == 0:
+        return failed(FAILURE_CANNOT_UNDERSTAND, "an empty part")
+    return None
+
+
+async def stow_body(archive: service.Archive, principal: Principal, chunks: AsyncIterator[bytes],
+                    content_type: str | None, study_uid: str | None, base: str) -> tuple[int, bytes]:
+    """Read the multipart body and store its instances, a batch of parts at a time (store_batch.py): the
+    answer's status and body. Parts up to MEMORY_PART bytes stay in memory, larger ones go to a temporary
+    file as they arrive; a batch is stored before the next one is read."""
+    boundary = stow_boundary(content_type)
     work = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="imaging-stow-"))
     outcomes: list[tuple[int, StoreOutcome]] = []
     try:
-        async for part in spool_parts(request.stream(), boundary, work, max_body=archive.settings.max_stow_bytes,
-                                      max_part=archive.settings.max_instance_bytes):
-            if not part.complete:
-                outcome = failed(FAILURE_CANNOT_UNDERSTAND, "the request body ended inside this part")
-            elif part.content_type.type not in ("application/dicom", "application/octet-stream"):
-                outcome = failed(FAILURE_CANNOT_UNDERSTAND,
-                                 f"a {part.content_type.type} part; only application/dicom is stored")
-            elif part.size == 0:
-                outcome = failed(FAILURE_CANNOT_UNDERSTAND, "an empty part")
-            else:
-                outcome = await service.store_instance(archive, part.path, principal, Origin.STOW,
-                                                       expected_study_uid=study_uid, sha256=part.sha256,
-                                                       size=part.size)
-            outcomes.append((part.index, outcome))
+        async for parts in stow_batches(chunks, boundary, work, max_body=archive.settings.max_stow_bytes,
+                                        max_part=archive.settings.max_instance_bytes, memory_part=MEMORY_PART,
+                                        batch_parts=BATCH_PARTS, batch_bytes=BATCH_BYTES):
+            storable = [p for p in parts if _refusal(p) is None]
+            items = [Item(p.size, p.data, p.path, p.sha256 or "") for p in storable]
+            done = await store_batch.store_instances(archive, items, principal, Origin.STOW,
+                                                     expected_study_uid=study_uid) if storable else []
+            stored = iter(done)
+            for p in parts:
+                outcomes.append((p.index, _refusal(p) or next(stored)))
+                p.data = None
+            if archive.settings.prerender_first_frame:
+                service_render.prerender(archive, [
+                    (o.sop_instance_uid, it.sha256, it.data) for it, o in zip(items, done, strict=True)
+                    if o.status in (StoreStatus.STORED, StoreStatus.REPLACED) and it.data is not None
+                    and PIXEL_DATA in it.data])
+            for path in [p.path for p in parts if p.path is not None]:
+                await asyncio.to_thread(path.unlink, True)
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
     if not outcomes:
         raise BadRequest("the request holds no instances")
-    status, body = store_response(outcomes, dicomweb_base(request), study_uid)
+    return store_response(outcomes, base, study_uid)
+
+
+async def _stow(request: Request, principal: Principal, study_uid: str | None) -> Response:
+    service.require_store_role(principal)  # before reading a possibly large body
+    priority = reading.upload_priority(request.query_params.get("priority"))  # ?priority=stat|urgent|routine
+    archive = archive_of(request)
+    if study_uid is not None:
+        await service.require_stow_study(archive, principal, study_uid)
+    status, body = await stow_body(archive, principal, request.stream(), request.headers.get("content-type"),
+                                   study_uid, dicomweb_base(request))
+    if priority is not None:
+        await reading.set_upload_priority(archive.db, principal, priority, body)
     return dicom_json(body, status=status)
 
 

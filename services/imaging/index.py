@@ -14,6 +14,7 @@ Everything here is synchronous and CPU-bound: the service runs it in a worker th
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import threading
@@ -230,9 +231,12 @@ def text_value(metadata: dict[str, Any], tag: str) -> str:
 
 # -- the parse ------------------------------------------------------------------------------------------------
 
-def _check_preamble(path: Path) -> None:
-    with path.open("rb") as fh:
-        head = fh.read(132)
+def _check_preamble(source: Path | bytes) -> None:
+    if isinstance(source, bytes):
+        head = source[:132]
+    else:
+        with source.open("rb") as fh:
+            head = fh.read(132)
     if len(head) < 132 or head[128:132] != b"DICM":
         raise InvalidInstance(FAILURE_CANNOT_UNDERSTAND,
                               "not a DICOM Part-10 file (no preamble and 'DICM' prefix)")
@@ -262,13 +266,13 @@ def _check_complete(ds: Dataset, size: int, deflated: bool) -> None:
                 f"truncated file: ({tag.group:04X},{tag.element:04X}) is cut short")
 
 
-def _read(path: Path) -> tuple[Dataset, list[str]]:
+def _read(source: Path | bytes) -> tuple[Dataset, list[str]]:
     sink: list[str] = []
     if not _PYDICOM_LOG.isEnabledFor(logging.WARNING):  # the truncation check reads pydicom's warnings
         _PYDICOM_LOG.setLevel(logging.WARNING)
     _COLLECTOR.local.sink = sink
     try:
-        ds = pydicom.dcmread(path, defer_size=1024)
+        ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source, defer_size=1024)
         for tag in ds.keys():  # sequences are parsed now, so their warnings land in this parse's sink
             raw = ds.get_item(tag, keep_deferred=True)
             if (raw.VR or "") == "SQ" or (isinstance(raw, RawDataElement) and raw.VR is None
@@ -305,11 +309,12 @@ def bulk_uri_factory(study: str, series: str, sop: str) -> Callable[[str], str]:
     return lambda tag_path: base + tag_path
 
 
-def parse_instance(path: Path, *, bulk_data_threshold: int = 1024) -> ParsedInstance:
-    """Validate the Part-10 file at ``path`` and extract what the index keeps; raises InvalidInstance."""
-    size = path.stat().st_size
-    _check_preamble(path)
-    ds, warnings = _read(path)
+def parse_instance(source: Path | bytes, *, bulk_data_threshold: int = 1024) -> ParsedInstance:
+    """Validate the Part-10 file at ``source`` (a path, or the file's bytes held in memory) and extract what
+    the index keeps; raises InvalidInstance."""
+    size = len(source) if isinstance(source, bytes) else source.stat().st_size
+    _check_preamble(source)
+    ds, warnings = _read(source)
     meta = getattr(ds, "file_meta", None)
     ts = str(getattr(meta, "TransferSyntaxUID", "") or "").strip().rstrip("\x00") if meta is not None else ""
     if not ts:

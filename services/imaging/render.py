@@ -16,6 +16,8 @@ import hashlib
 import io
 import logging
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -248,6 +250,55 @@ def to_unit(arr: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarray:
     return _min_max(values)
 
 
+_LUTS: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+_LUTS_MAX = 32
+_LUTS_LOCK = threading.Lock()
+
+
+def _lut_key(arr: np.ndarray, ds: Dataset, window: Window | None, photometric: str) -> tuple[Any, ...] | None:
+    """What a 16-bit (or 8-bit) grayscale frame's 8-bit lookup table depends on, or None when the frame needs
+    the full pipeline (a VOI or Modality LUT Sequence, no window at all: min/max of the frame)."""
+    if arr.dtype not in (np.uint8, np.int8, np.uint16, np.int16) or arr.ndim != 2:
+        return None
+    if "ModalityLUTSequence" in ds or "VOILUTSequence" in ds:
+        return None
+    own = window if window is not None else window_of(ds)
+    if own is None:
+        return None
+    rescale = ("RescaleSlope" in ds, str(ds.get("RescaleSlope", "")), str(ds.get("RescaleIntercept", "")),
+               str(ds.get("RescaleType", "")))
+    return (arr.dtype.str, rescale, window, window is None and own, photometric)
+
+
+def _lut(arr: np.ndarray, ds: Dataset, window: Window | None, photometric: str, key: tuple[Any, ...],
+         unused_bits: int = 0) -> np.ndarray:
+    """The frame's pipeline applied once to every possible stored value (cached): then one lookup per pixel.
+    ``unused_bits``: the high bits pydicom's decoder would clear (or sign-extend) first, done here instead."""
+    key = (*key, unused_bits)
+    with _LUTS_LOCK:
+        lut = _LUTS.get(key)
+        if lut is not None:
+            _LUTS.move_to_end(key)
+            return lut
+    unsigned = np.dtype(arr.dtype.str.replace("i", "u"))
+    domain = np.arange(2 ** (8 * arr.dtype.itemsize), dtype=unsigned).view(arr.dtype)  # indexed by the bits
+    if unused_bits:
+        domain = np.right_shift(np.left_shift(domain, unused_bits), unused_bits)
+    lut = _pipeline(domain.reshape(1, -1), ds, window, photometric).reshape(-1)
+    with _LUTS_LOCK:
+        _LUTS[key] = lut
+        while len(_LUTS) > _LUTS_MAX:
+            _LUTS.popitem(last=False)
+    return lut
+
+
+def _pipeline(arr: np.ndarray, ds: Dataset, window: Window | None, photometric: str) -> np.ndarray:
+    unit = to_unit(arr, ds, window)
+    if photometric == "MONOCHROME1":
+        unit = 1.0 - unit
+    return np.ascontiguousarray(np.clip(unit * 255.0 + 0.5, 0, 255).astype(np.uint8))
+
+
 def to_8bit(arr: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarray:
     """One decoded frame to an 8-bit L (rows x cols) or RGB (rows x cols x 3) array."""
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper().strip()
@@ -268,10 +319,11 @@ def to_8bit(arr: np.ndarray, ds: Dataset, window: Window | None) -> np.ndarray:
         return np.ascontiguousarray(rgb.astype(np.uint8))
     if arr.ndim != 2:
         raise RenderError(f"unexpected grayscale frame shape {arr.shape}")
-    unit = to_unit(arr, ds, window)
-    if photometric == "MONOCHROME1":
-        unit = 1.0 - unit
-    return np.ascontiguousarray(np.clip(unit * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    key = _lut_key(arr, ds, window, photometric)
+    if key is not None:  # the same numbers as the full pipeline, computed once per stored value
+        unsigned = arr.view(arr.dtype.str.replace("i", "u")) if arr.dtype.kind == "i" else arr
+        return np.ascontiguousarray(_lut(arr, ds, window, photometric, key)[unsigned])
+    return _pipeline(arr, ds, window, photometric)
 
 
 def fit(width: int, height: int, viewport: tuple[int | None, int | None] | None) -> tuple[int, int]:
@@ -304,28 +356,71 @@ def frame_count(ds: Dataset) -> int:
         return 1
 
 
-def _decode(path: Path, index: int) -> np.ndarray:
-    """Frame ``index`` from the file (only that frame is read); deflated files and a few odd encapsulations
-    (no Basic Offset Table item) need the whole data set parsed first."""
+def _decode(path: Path | Dataset, index: int) -> np.ndarray:
+    """Frame ``index`` from the file (only that frame is read) or from a data set read whole; deflated files
+    and a few odd encapsulations (no Basic Offset Table item) need the whole data set parsed first."""
     try:
         return pixel_array(path, index=index)
     except (ValueError, KeyError, AttributeError):
+        if isinstance(path, Dataset):
+            raise
         full = pydicom.dcmread(path, force=True)
         if "PixelData" not in full and "FloatPixelData" not in full and "DoubleFloatPixelData" not in full:
             raise
         return pixel_array(full, index=index)
 
 
-def render_file(path: Path, frame: int, opts: RenderOptions) -> bytes:
-    """Frame ``frame`` (1-based) of the instance stored at ``path`` as ``opts.media``."""
+NATIVE_LE = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # Explicit / Implicit VR Little Endian
+
+
+def _native_gray(ds: Dataset, index: int, window: Window | None) -> np.ndarray | None:
+    """The 8-bit frame of a plain uncompressed grayscale image straight from its Pixel Data bytes through the
+    cached lookup table (no decoder pass, no copy); None for anything else (the general path takes it)."""
+    meta = getattr(ds, "file_meta", None)
+    ts = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    photometric = str(ds.get("PhotometricInterpretation", "")).upper().strip()
+    if (ts not in NATIVE_LE or photometric not in ("MONOCHROME1", "MONOCHROME2") or "PixelData" not in ds
+            or "PerFrameFunctionalGroupsSequence" in ds or "SharedFunctionalGroupsSequence" in ds):
+        return None
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        allocated, stored = int(ds.BitsAllocated), int(ds.get("BitsStored", ds.BitsAllocated))
+        signed, samples = int(ds.get("PixelRepresentation", 0)), int(ds.get("SamplesPerPixel", 1) or 1)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if samples != 1 or allocated not in (8, 16) or not 0 < stored <= allocated or rows < 1 or cols < 1:
+        return None
+    dtype = np.dtype(("<i" if signed else "<u") + str(allocated // 8))
+    data = ds.PixelData
+    size = rows * cols * dtype.itemsize
+    if not isinstance(data, bytes) or len(data) < size * (index + 1):
+        return None
+    raw = np.frombuffer(data, dtype=dtype, count=rows * cols, offset=size * index).reshape(rows, cols)
+    key = _lut_key(raw, ds, window, photometric)
+    if key is None:
+        return None
+    lut = _lut(raw, ds, window, photometric, key, unused_bits=allocated - stored)
+    return np.ascontiguousarray(lut[raw.view(dtype.str.replace("i", "u"))])
+
+
+def render_file(path: Path | bytes, frame: int, opts: RenderOptions) -> bytes:
+    """Frame ``frame`` (1-based) of the instance stored at ``path`` (or held in memory) as ``opts.media``.
+
+    An instance in memory is parsed once, pixel data included; a file is read twice (its header, then only
+    the frame asked for), so a large multi-frame object never meets memory whole."""
+    try:
+        if isinstance(path, bytes):
+            ds = pydicom.dcmread(io.BytesIO(path), force=True)
+        else:
+            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
     except Exception as exc:
         raise RenderError(f"not a readable DICOM file ({type(exc).__name__})") from exc
     if frame < 1 or frame > frame_count(ds):
         raise RenderError(f"frame {frame} does not exist: the instance has {frame_count(ds)} frame(s)")
+    if isinstance(path, bytes) and (fast := _native_gray(ds, frame - 1, opts.window)) is not None:
+        return encode(fast, opts)
     try:
-        arr = _decode(path, frame - 1)
+        arr = _decode(ds if isinstance(path, bytes) else path, frame - 1)
     except Exception as exc:  # decoders raise many kinds on data they cannot handle
         message = " ".join(str(exc).split())[:300]
         if "no pixel data" in message.lower() or "(7FE0" in message.upper():

@@ -63,6 +63,36 @@ async def find_instance(conn: asyncpg.Connection, sop_uid: str, visible: Iterabl
     return ExistingInstance(**dict(row)) if row else None
 
 
+async def find_instances(conn: asyncpg.Connection, sop_uids: list[str], visible: Iterable[UUID], *,
+                         lock: bool = False) -> dict[str, ExistingInstance]:
+    """``find_instance`` for many SOP Instance UIDs at once (one statement), by UID."""
+    rows = await conn.fetch(
+        "SELECT i.sop_instance_uid AS sop, i.id, i.facility_id, st.study_instance_uid AS study_uid,"
+        " se.series_instance_uid AS series_uid, i.sha256, i.size_bytes, i.object_key, i.sop_class_uid"
+        " FROM imaging.instances i"
+        " JOIN imaging.series se ON se.id = i.series_ref JOIN imaging.studies st ON st.id = i.study_ref"
+        " WHERE i.sop_instance_uid = ANY($1::text[]) AND i.facility_id = ANY($2::uuid[])"
+        + (" FOR UPDATE OF i" if lock else ""),
+        sop_uids, _ids(visible),
+    )
+    out = {}
+    for row in rows:
+        values = dict(row)
+        sop = values.pop("sop")
+        out[sop] = ExistingInstance(**values)
+    return out
+
+
+async def study_owners(conn: asyncpg.Connection, study_uids: list[str], visible: Iterable[UUID]) -> dict[str, UUID]:
+    """``study_owner`` for many Study Instance UIDs at once: the visible ones, by UID."""
+    rows = await conn.fetch(
+        "SELECT study_instance_uid, facility_id FROM imaging.studies WHERE study_instance_uid = ANY($1::text[])"
+        " AND facility_id = ANY($2::uuid[])",
+        study_uids, _ids(visible),
+    )
+    return {r["study_instance_uid"]: r["facility_id"] for r in rows}
+
+
 async def upsert_patient(conn: asyncpg.Connection, facility_id: UUID, p: ParsedInstance) -> UUID:
     patient_attrs = {k: v for k, v in p.study_attributes.items() if k.startswith("0010")}
     row_id: UUID = await conn.fetchval(
@@ -122,20 +152,34 @@ async def insert_series(conn: asyncpg.Connection, facility_id: UUID, study_ref: 
     return value
 
 
+INSERT_INSTANCE = (
+    "INSERT INTO imaging.instances (id, facility_id, source_facility_id, study_ref, series_ref,"
+    " sop_instance_uid, sop_class_uid, instance_number, transfer_syntax_uid, number_of_frames,"
+    " pixel_data_offset, pixel_data_length, object_key, size_bytes, sha256, metadata, origin,"
+    " source_ae_title, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+    " $15, $16::text::jsonb, $17, $18, $19)"
+)
+
+
+def _instance_args(instance_id: UUID, values: dict[str, Any], p: ParsedInstance) -> tuple[Any, ...]:
+    return (instance_id, values["facility_id"], values["source_facility_id"], values["study_ref"],
+            values["series_ref"], p.sop_instance_uid, p.sop_class_uid, p.instance_number, p.transfer_syntax_uid,
+            p.number_of_frames, p.pixel_data_offset, p.pixel_data_length, values["object_key"],
+            values["size_bytes"], values["sha256"], p.metadata_json(), values["origin"], values["source_ae_title"],
+            values["received_by"])
+
+
 async def insert_instance(conn: asyncpg.Connection, values: dict[str, Any], p: ParsedInstance) -> UUID:
     instance_id = uuid.uuid4()
-    await conn.execute(
-        "INSERT INTO imaging.instances (id, facility_id, source_facility_id, study_ref, series_ref,"
-        " sop_instance_uid, sop_class_uid, instance_number, transfer_syntax_uid, number_of_frames,"
-        " pixel_data_offset, pixel_data_length, object_key, size_bytes, sha256, metadata, origin,"
-        " source_ae_title, received_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-        " $15, $16::text::jsonb, $17, $18, $19)",
-        instance_id, values["facility_id"], values["source_facility_id"], values["study_ref"],
-        values["series_ref"], p.sop_instance_uid, p.sop_class_uid, p.instance_number, p.transfer_syntax_uid,
-        p.number_of_frames, p.pixel_data_offset, p.pixel_data_length, values["object_key"], values["size_bytes"],
-        values["sha256"], p.metadata_json(), values["origin"], values["source_ae_title"], values["received_by"],
-    )
+    await conn.execute(INSERT_INSTANCE, *_instance_args(instance_id, values, p))
     return instance_id
+
+
+async def insert_instances(conn: asyncpg.Connection, rows: list[tuple[dict[str, Any], ParsedInstance]]) -> list[UUID]:
+    """Many instance rows in one pipelined round trip (asyncpg executemany); their ids, in order."""
+    ids = [uuid.uuid4() for _ in rows]
+    await conn.executemany(INSERT_INSTANCE, [_instance_args(i, v, p) for i, (v, p) in zip(ids, rows, strict=True)])
+    return ids
 
 
 async def replace_instance(conn: asyncpg.Connection, instance_id: UUID, values: dict[str, Any],

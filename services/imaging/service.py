@@ -191,24 +191,39 @@ async def _store_file(archive: Archive, path: Path, caller: Caller, origin: Orig
     if not isinstance(caller, ModalityCaller):
         require_store_role(principal)
     if sha256 is not None and size is not None:
-        return await _store_checked(archive, path, principal, caller, origin, expected_study_uid, sha256, size)
+        return await store_checked(archive, path, principal, caller, origin, expected_study_uid, sha256, size)
     digest, length = await asyncio.to_thread(hash_file, path)
-    return await _store_checked(archive, path, principal, caller, origin, expected_study_uid, digest, length)
+    return await store_checked(archive, path, principal, caller, origin, expected_study_uid, digest, length)
 
 
-async def _store_checked(archive: Archive, path: Path, principal: Principal, caller: Caller, origin: Origin,
-                         expected_study_uid: str | None, sha256: str, size: int) -> StoreOutcome:
+def too_large(archive: Archive, size: int) -> StoreOutcome | None:
     if size > archive.settings.max_instance_bytes:
         return failed(FAILURE_OUT_OF_RESOURCES, f"the instance is larger than {archive.settings.max_instance_bytes}"
                       " bytes")
+    return None
+
+
+def parse_checked(archive: Archive, source: Path | bytes,
+                  expected_study_uid: str | None) -> ParsedInstance | StoreOutcome:
+    """parse_instance (synchronous: run it in a worker thread), or the failed outcome of a bad instance."""
     try:
-        parsed = await asyncio.to_thread(parse_instance, path, bulk_data_threshold=archive.settings.bulk_data_threshold)
+        parsed = parse_instance(source, bulk_data_threshold=archive.settings.bulk_data_threshold)
     except InvalidInstance as exc:
         return failed(exc.failure_reason, exc.detail)
-    ids = _ids(parsed)
     if expected_study_uid is not None and parsed.study_uid != expected_study_uid:
         return failed(FAILURE_DOES_NOT_MATCH, "the instance's Study Instance UID differs from the study in the"
-                      " request URL", **ids)
+                      " request URL", **_ids(parsed))
+    return parsed
+
+
+async def store_checked(archive: Archive, path: Path | bytes, principal: Principal, caller: Caller, origin: Origin,
+                         expected_study_uid: str | None, sha256: str, size: int) -> StoreOutcome:
+    if (refused := too_large(archive, size)) is not None:
+        return refused
+    parsed = await asyncio.to_thread(parse_checked, archive, path, expected_study_uid)
+    if isinstance(parsed, StoreOutcome):
+        return parsed
+    ids = _ids(parsed)
     visible = visible_facilities(principal)
     async with archive.db.transaction(principal) as conn:
         existing = await repo.find_instance(conn, parsed.sop_instance_uid, visible)
@@ -223,27 +238,35 @@ async def _store_checked(archive: Archive, path: Path, principal: Principal, cal
     facility = owner or principal.facility_id
     key = object_key(facility, parsed, sha256 if existing is not None else None)
     try:
-        await archive.store.put(key, file_chunks(path), content_type="application/dicom", length=size)
+        await archive.store.put(key, path if isinstance(path, bytes) else file_chunks(path),
+                                content_type="application/dicom", length=size)
     except Exception as exc:
         log.warning("object store write failed", extra={"error_type": type(exc).__name__})
         return failed(FAILURE_OUT_OF_RESOURCES, "the object store is not available; retry later", **ids)
+    return await index_written(archive, principal, caller, origin, parsed, key, sha256, size, facility)
+
+
+async def index_written(archive: Archive, principal: Principal, caller: Caller, origin: Origin, parsed: ParsedInstance,
+                        key: str, sha256: str, size: int, facility: UUID) -> StoreOutcome:
+    """The index rows of an instance whose object is written at ``key``; the object is removed if refused."""
+    ids = _ids(parsed)
     try:
         outcome, stale_key = await _index(archive, principal, caller, origin, parsed, key, sha256, size, facility)
     except _Refused as exc:
-        await _remove(archive.store, key)
+        await remove_object(archive.store, key)
         return failed(exc.reason, exc.detail, **ids)
     except asyncpg.UniqueViolationError:
-        await _remove(archive.store, key)
+        await remove_object(archive.store, key)
         return failed(FAILURE_DUPLICATE_SOP, "a SOP Instance with this UID is archived in another study, series"
                       " or facility", **ids)
     except BaseException as exc:
-        await _remove(archive.store, key)
+        await remove_object(archive.store, key)
         if isinstance(exc, Exception):
             log.exception("indexing an instance failed")
             return failed(FAILURE_PROCESSING, "the archive could not index the instance; retry later", **ids)
         raise
     if stale_key is not None:  # after the commit: the copy no row points at any more
-        await _remove(archive.store, stale_key)
+        await remove_object(archive.store, stale_key)
     return outcome
 
 
@@ -313,7 +336,7 @@ def _ids(p: ParsedInstance) -> dict[str, Any]:
             "series_uid": p.series_uid}
 
 
-async def _remove(store: ObjectStore, key: str) -> None:
+async def remove_object(store: ObjectStore, key: str) -> None:
     try:
         await store.delete(key)
     except Exception:  # the sweeper reconciles what is left

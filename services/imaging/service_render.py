@@ -9,13 +9,16 @@ frame to render, the object-storage cache, and rendering in a worker thread.
   series (of the first series with images, for a study), its first frame, fitted in 128x128 by default.
 
 Every render is cached in object storage under ``imaging/thumbs/<sop>/<sha>-<options>.<ext>`` (the stored
-copy's hash is in the key, so a replaced instance never answers an old image); visibility is checked on
-every request before the cache is read. Rendering runs in a worker thread behind a small capacity limiter
-so the event loop stays free and two CPU-heavy decodes at most run at once.
+copy's hash is in the key, so a replaced instance never answers an old image), written beside the answer
+rather than before it; visibility is checked on every request before the cache is read. Instances up to
+IN_MEMORY_BYTES are read into memory and parsed once; larger ones go through a temporary file. Rendering
+runs in a worker thread behind a small capacity limiter so the event loop stays free and two CPU-heavy
+decodes at most run at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import tempfile
@@ -40,7 +43,11 @@ CACHE_PREFIX = "imaging/thumbs"
 THUMBNAIL_VIEWPORT = (128, 128)
 THUMBNAIL_QUALITY = 75
 RENDER_THREADS = 2
+IN_MEMORY_BYTES = 64 * 1024 * 1024  # instances up to this size are rendered from memory, larger from a file
 _limiter: anyio.CapacityLimiter | None = None
+_writes: set[asyncio.Task[None]] = set()  # cache writes in flight (a reference keeps each task alive)
+PRERENDER_PENDING = 64  # instances waiting to be prerendered at most (their bytes are held meanwhile)
+_pending = 0
 
 
 class Unrenderable(Invalid):
@@ -66,7 +73,45 @@ def _threads() -> anyio.CapacityLimiter:
 
 
 def cache_key(inst: StoredInstance, frame: int, opts: RenderOptions) -> str:
-    return f"{CACHE_PREFIX}/{inst.sop_instance_uid}/{inst.sha256[:16]}-f{frame}-{opts.cache_tag()}.{opts.extension}"
+    return key_of(inst.sop_instance_uid, inst.sha256, frame, opts)
+
+
+def key_of(sop: str, sha256: str, frame: int, opts: RenderOptions) -> str:
+    return f"{CACHE_PREFIX}/{sop}/{sha256[:16]}-f{frame}-{opts.cache_tag()}.{opts.extension}"
+
+
+def prerender(archive: Archive, stored: list[tuple[str, str, bytes]]) -> None:
+    """After a STOW-RS answer: render the first frame of each newly stored image (``(sop, sha256, bytes)``)
+    with the default options, which is what the viewer asks for first (``frames/1/rendered?quality=90``), into
+    the cache, in the background. At most PRERENDER_PENDING instances wait at once (their bytes are held);
+    beyond that they are rendered on first view as before."""
+    global _pending
+    chosen = stored[:max(0, PRERENDER_PENDING - _pending)]
+    if not chosen:
+        return
+    _pending += len(chosen)
+    task = asyncio.create_task(_prerender(archive, chosen))
+    _writes.add(task)
+    task.add_done_callback(_writes.discard)
+
+
+async def _prerender(archive: Archive, chosen: list[tuple[str, str, bytes]]) -> None:
+    global _pending
+    opts = RenderOptions()
+    done = 0
+    try:
+        for sop, sha256, data in chosen:
+            done += 1
+            _pending -= 1
+            try:
+                image = await anyio.to_thread.run_sync(render_file, data, 1, opts, limiter=_threads())
+                await archive.store.put(key_of(sop, sha256, 1, opts), image, content_type=opts.media)
+            except RenderError:
+                continue  # not renderable: the first view says why
+            except Exception:
+                log.warning("prerender failed", extra={"sop": sop})
+    finally:
+        _pending -= len(chosen) - done
 
 
 async def render_instance(archive: Archive, inst: StoredInstance, frames: list[int],
@@ -88,24 +133,48 @@ async def render_instance(archive: Archive, inst: StoredInstance, frames: list[i
         except Exception:  # a cache miss for any reason: render
             log.warning("rendered cache read failed", extra={"key": key})
     missing = [f for f in frames if f not in out]
-    if missing:
+    if missing and inst.size_bytes <= IN_MEMORY_BYTES:  # read once into memory, parsed once per frame
+        source = await archive.store.read(inst.object_key)
+        for f in missing:
+            out[f] = await _render(archive, inst, source, f, opts)
+    elif missing:  # a large object: to a temporary file, only the frames asked for are read
         work = Path(await anyio.to_thread.run_sync(lambda: tempfile.mkdtemp(prefix="imaging-render-")))
         try:
             path = work / "instance.dcm"
             await fetch_to(archive.store, inst.object_key, path)
             for f in missing:
-                try:
-                    data = await anyio.to_thread.run_sync(render_file, path, f, opts, limiter=_threads())
-                except RenderError as exc:
-                    raise Unrenderable(str(exc)) from exc
-                out[f] = data
-                try:
-                    await archive.store.put(cache_key(inst, f, opts), data, content_type=opts.media)
-                except Exception:  # the answer does not depend on the cache
-                    log.warning("rendered cache write failed", extra={"sop": inst.sop_instance_uid})
+                out[f] = await _render(archive, inst, path, f, opts)
         finally:
             await anyio.to_thread.run_sync(lambda: shutil.rmtree(work, True))
     return [out[f] for f in frames]
+
+
+async def _render(archive: Archive, inst: StoredInstance, source: Path | bytes, frame: int,
+                  opts: RenderOptions) -> bytes:
+    try:
+        data = await anyio.to_thread.run_sync(render_file, source, frame, opts, limiter=_threads())
+    except RenderError as exc:
+        raise Unrenderable(str(exc)) from exc
+    # The cache is written after the answer's bytes exist, beside it: the answer does not wait for (or depend
+    # on) the write, which makes the cache entry durable (fsync). Losing one to a crash costs a re-render.
+    task = asyncio.create_task(_cache(archive, cache_key(inst, frame, opts), data, opts.media,
+                                      inst.sop_instance_uid))
+    _writes.add(task)
+    task.add_done_callback(_writes.discard)
+    return data
+
+
+async def _cache(archive: Archive, key: str, data: bytes, media: str, sop: str) -> None:
+    try:
+        await archive.store.put(key, data, content_type=media)
+    except Exception:  # the answer does not depend on the cache
+        log.warning("rendered cache write failed", extra={"sop": sop})
+
+
+async def settle_cache_writes() -> None:
+    """Wait for the cache writes in flight (tests; a clean shutdown)."""
+    while _writes:
+        await asyncio.gather(*list(_writes), return_exceptions=True)
 
 
 async def rendered(archive: Archive, principal: Principal, opts_of: OptionsBuilder, study: str,
