@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 WEB_SOURCES := $(shell find web/src web/public web/index.html web/package.json web/package-lock.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: run test install web otp lint typecheck bench-gateway bench-ecg bench-imaging clean system-deps browser-deps
+.PHONY: run test install web otp lint typecheck bench-gateway bench-ecg bench-imaging bench-consult clean system-deps browser-deps
 
 ## run: install, build the web app, start the whole platform with demo data (Ctrl-C stops it)
 run: install web
@@ -57,6 +57,11 @@ bench-ecg: install
 ## bench-imaging: our DICOMweb archive side by side with Orthanc (apt-get installs it), plus a 1M-instance QIDO run
 bench-imaging: install
 	$(PY) -m bench.imaging
+
+## bench-consult: a 3-party aiortc video room through the gateway (CPU, fps, join time, 2-min RSS soak) and the
+## consult API under 50 users; the soak of record: .venv/bin/python -m bench.consult --soak-minutes 30 --profile
+bench-consult: install
+	$(PY) -m bench.consult
 
 clean:
 	rm -rf var web/dist

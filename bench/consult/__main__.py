@@ -1,0 +1,3 @@
+from bench.consult.run import main
+
+main()
