@@ -400,7 +400,13 @@ def test_zip_multiframe_and_compressed(new_page: Page, chromium, platform: Platf
         lambda route: route.fulfill(status=503, body="unavailable"),
     )
     page.reload()  # forget the frames already decoded in this page, so the MR series must fetch again
+    # let the series that opens by default settle (it falls back too) before choosing the MR, so the choice
+    # is not raced by the default one
+    expect(series).to_have_count(4)
+    expect(viewport).to_have_attribute("data-mode", "rendered", timeout=30_000)
     mr.click()
+    expect(mr).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("imaging-image-index")).to_have_text("图像 1/10", timeout=30_000)
     expect(viewport).to_have_attribute("data-mode", "rendered", timeout=30_000)
     rendered = page.get_by_test_id("imaging-rendered").locator("img")
     expect(rendered).to_be_visible(timeout=30_000)
