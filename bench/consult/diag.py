@@ -1,11 +1,11 @@
 """The consult service with one more route for the benchmark, ``GET /bench/diag`` (loopback, no token: this app
 exists only in benchmark runs): what a room holds in memory, to tell a leak from a backlog.
 
-``uvicorn bench.consult.diag:app``; ``BENCH_CONSULT_APP`` chooses the app it wraps (default the consult service;
-``bench.consult.encode_once:app`` for the prototype). Answers, over every open room: the decoded frames waiting
-in each received track's queue (aiortc's ``RemoteStreamTrack._queue``, unbounded) and the encoded frames
-waiting for each receiver's decoder thread, the frames in the slots' buffers, glibc's heap (``mallinfo2``: in use
-vs. free but kept), and counts of a few object types.
+``uvicorn bench.consult.diag:app``; ``BENCH_CONSULT_APP`` chooses the app it wraps (default the consult
+service). Answers, over every open room: the decoded frames waiting in each received track's queue (aiortc's
+``RemoteStreamTrack._queue``, unbounded) and the encoded frames waiting for each receiver's decoder thread, the
+frames (or shared packets) in the slots' buffers, glibc's heap (``mallinfo2``: in use vs. free but kept), and
+counts of a few object types.
 """
 
 from __future__ import annotations

@@ -204,7 +204,10 @@ def _row(label: str, run: dict[str, Any]) -> str:
     lib = prof.get("cores_by_library", {})
     vpx = lib.get("libvpx (VP8 encode + decode)")
     py = lib.get("Python interpreter (aiortc, asyncio)")
-    app = "encode once per source (prototype)" if "encode_once" in st.get("consult_app", "") else "as built"
+    if "encode_once" in st.get("consult_app", ""):  # runs of the former prototype (bench/consult/encode_once.py)
+        app = "encode once per source (prototype)"
+    else:  # runs before the setting existed re-encoded per slot
+        app = "encode once per source" if st.get("encode_once") == "on" else "per-slot encode"
     load = run["machine"]["load_average_before"][0]
     return (f"| {label} | {app} | {st.get('nice', 0)} | {load} | {s['server_cores']:.2f} | {_f(vpx)} | {_f(py)} | "
             f"{s.get('server_loop_runqueue_wait_share', 0):.0%} | "
@@ -220,8 +223,8 @@ def _comparison(result: dict[str, Any]) -> list[str]:
            "to put the consult service, the gateway and the participant processes ahead of the machine's other "
            "work; it did not free the machine (the server's loop still waited for a CPU, see the notes), so these "
            "rows are as contended as the run of record: compare them by CPU per delivered frame. "
-           "\"encode once\" is bench/consult/encode_once.py, a prototype "
-           "patched over the room's fan-out at import (H2's files are unchanged).", "",
+           "\"encode once\" is CONSULT_ENCODE_ONCE (one VP8 encoder per source, docs/consult.md Fan-out); rows "
+           "marked prototype were measured with an earlier monkeypatch of the same idea.", "",
            "| run | server | nice | load 1m before | server cores | libvpx cores | Python cores | server loop waiting "
            "for CPU | video fps min / median | camera fps sent | audio frames/s | join-to-first-frame max s | "
            "client cores each |",

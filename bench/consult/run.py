@@ -13,7 +13,9 @@ The consult service offers media on 127.0.0.1 only (``CONSULT_MEDIA_ADDRESSES``)
    a soak of ``--soak-minutes`` (``--profile``: perf samples of the server during the window, and a
    single-thread measurement of what one VP8 decode and one encode of this video cost, to split the CPU).
    ``--diag`` serves the consult app through bench/consult/diag.py and samples its heap and queues;
-   ``--consult-app bench.consult.encode_once:app`` runs the encode-once prototype; ``--attach`` (with
+   ``--encode-once off`` runs the consult service with ``CONSULT_ENCODE_ONCE=false`` (each receive slot
+   re-encodes; default on: one VP8 encoder per source), ``--malloc-arena-max N`` sets ``MALLOC_ARENA_MAX`` for
+   it; ``--attach`` (with
    ``--render-only``) adds such runs to the comparison table of the page.
 2. API (bench/consult/api_load.py): ``--api-users`` concurrent users with tokens of four demo accounts, a mix
    of inbox, detail, draft, chat and opinion requests through the gateway for ``--api-seconds``.
@@ -67,8 +69,8 @@ def on_port(port: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def platform(work: Path, consult_app: str = "services.consult.app:app", diag: bool = False
-             ) -> Iterator[tuple[str, dict[str, str]]]:
+def platform(work: Path, consult_app: str = "services.consult.app:app", diag: bool = False,
+             consult_env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
     """PostgreSQL, Redis, the consult service and the gateway; yields (gateway URL, env)."""
     from bench.imaging.run import prepare
     from infra.local.stack import free_port
@@ -84,7 +86,7 @@ def platform(work: Path, consult_app: str = "services.consult.app:app", diag: bo
         with contextlib.suppress(OSError, ValueError):
             PIDS["postgres"] = int((work / "pg" / "data" / "postmaster.pid").read_text().split()[0])
         gw_port = free_port()
-        app_env = {"BENCH_CONSULT_APP": consult_app} if diag else {}
+        app_env = {**({"BENCH_CONSULT_APP": consult_app} if diag else {}), **(consult_env or {})}
         with server("bench.consult.diag:app" if diag else consult_app,
                     {**env, **app_env, "GATEWAY_URL": f"http://127.0.0.1:{gw_port}"}, logs, "consult") as consult:
             env = {**env, "BENCH_CONSULT_URL": consult}
@@ -152,7 +154,10 @@ def main() -> None:
                         help="perf samples of the consult process during the window + codec cost per frame")
     parser.add_argument("--only", default="", help="room or api")
     parser.add_argument("--consult-app", default="services.consult.app:app",
-                        help="the consult service's ASGI app (bench.consult.encode_once:app: encode-once prototype)")
+                        help="the consult service's ASGI app")
+    parser.add_argument("--encode-once", choices=("on", "off"), default="on",
+                        help="CONSULT_ENCODE_ONCE of the consult service (off: every receive slot re-encodes)")
+    parser.add_argument("--malloc-arena-max", type=int, default=0, help="MALLOC_ARENA_MAX of the consult service")
     parser.add_argument("--diag", action="store_true",
                         help="serve the consult app through bench/consult/diag.py and sample its /bench/diag (queued "
                              "frames, glibc heap, object counts) with every soak sample")
@@ -164,8 +169,8 @@ def main() -> None:
     parser.add_argument("--name", default="consult", help="result file stem")
     parser.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     parser.add_argument("--attach", action="append", default=[], metavar="LABEL=PATH",
-                        help="with --render-only: add the room of another run's JSON (e.g. --nice, the encode-once "
-                             "prototype) to the comparison table")
+                        help="with --render-only: add the room of another run's JSON (e.g. --nice, --encode-once "
+                             "off) to the comparison table")
     args = parser.parse_args()
     from bench.consult.report import render
 
@@ -188,8 +193,11 @@ def main() -> None:
         a for a in sys.argv[1:]), "settings": {k: (str(v) if isinstance(v, Path) else v)
                                                    for k, v in vars(args).items()}}
     try:
-        with platform(work, args.consult_app, args.diag) as (gw, env):
-            log(f"platform up: gateway {gw}, consult pid {PIDS['consult']} ({args.consult_app})")
+        consult_env = {"CONSULT_ENCODE_ONCE": "true" if args.encode_once == "on" else "false"}
+        if args.malloc_arena_max:
+            consult_env["MALLOC_ARENA_MAX"] = str(args.malloc_arena_max)
+        with platform(work, args.consult_app, args.diag, consult_env) as (gw, env):
+            log(f"platform up: gateway {gw}, consult pid {PIDS['consult']} ({args.consult_app}, {consult_env})")
             if args.nice:
                 for name in ("consult", "gateway"):
                     renice(PIDS[name], args.nice)

@@ -19,7 +19,7 @@ from tests.conftest import Platform
 from tests.consult.test_rooms import Session
 
 JOIN = """
-async ({url, token}) => {
+async ({url, token, h264Only}) => {
   const st = window.__room = {messages: [], frames: {}, slots: {}, sent: null};
   const stream = await navigator.mediaDevices.getUserMedia({audio: true, video: {width: 320, height: 240}});
   st.sent = stream.getVideoTracks()[0].getSettings();
@@ -30,6 +30,14 @@ async ({url, token}) => {
     pc.addTransceiver('audio', {direction: 'recvonly'});
     pc.addTransceiver('video', {direction: 'recvonly'});
   }
+  // offer H.264 first (the server still answers VP8, its encode-once codec), or only H.264 (the server's
+  // fallback: that slot gets decoded frames and its own encoder)
+  const caps = RTCRtpReceiver.getCapabilities('video').codecs;
+  const isH264 = (c) => c.mimeType === 'video/H264';
+  const rtx = caps.filter((c) => c.mimeType === 'video/rtx');
+  const rest = h264Only ? rtx : caps.filter((c) => !isH264(c));
+  const h264First = [...caps.filter(isH264), ...rest];
+  for (const t of pc.getTransceivers()) if (t.receiver.track.kind === 'video') t.setCodecPreferences(h264First);
   pc.ontrack = (ev) => {
     if (ev.track.kind !== 'video') return;
     const mid = ev.transceiver.mid;
@@ -71,6 +79,19 @@ async ({url, token}) => {
 }
 """
 
+HAS_H264 = "RTCRtpReceiver.getCapabilities('video').codecs.some((c) => c.mimeType === 'video/H264')"
+
+RECEIVED_CODECS = """
+async () => {
+  const stats = await window.__pc.getStats();
+  const out = [];
+  stats.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video' && r.codecId) out.push(stats.get(r.codecId).mimeType);
+  });
+  return out;
+}
+"""
+
 FRAMES_FROM = """
 (pid) => {
   const st = window.__room;
@@ -101,8 +122,9 @@ async def browser() -> AsyncIterator[Any]:
             await b.close()
 
 
+@pytest.mark.parametrize("h264_only", [False, True], ids=["vp8-preferred", "h264-only-fallback"])
 async def test_chromium_and_aiortc_see_each_other(platform: Platform, login: Callable[[str], str],
-                                                 browser: Any) -> None:
+                                                 browser: Any, h264_only: bool) -> None:
     offer_host_addresses(["127.0.0.1"])
     session = Session(platform, login)
     host = RoomClient(await WebSocketSignal.open(session.url, session.host_token))
@@ -111,7 +133,9 @@ async def test_chromium_and_aiortc_see_each_other(platform: Platform, login: Cal
         assert (await host.join())["type"] == "admitted"
         await host.start_media()
         await page.goto(f"{platform.gateway_url}/healthz")  # a secure origin (127.0.0.1) for getUserMedia
-        await page.evaluate(JOIN, {"url": session.url, "token": session.guest_token})
+        if h264_only and not await page.evaluate(HAS_H264):
+            pytest.skip("this Chromium has no H.264")
+        await page.evaluate(JOIN, {"url": session.url, "token": session.guest_token, "h264Only": h264_only})
         lobby = await host.wait_for("lobby", lambda m: bool(m["waiting"]))
         browser_pid = lobby["waiting"][0]["participant_id"]
         await host.admit(browser_pid)
@@ -125,6 +149,9 @@ async def test_chromium_and_aiortc_see_each_other(platform: Platform, login: Cal
             await asyncio.sleep(0.1)
         assert got["frames"] >= 10, got
         assert (got["width"], got["height"]) == (320, 240), got
+        # VP8 both ways (the server prefers it): Chromium decodes the host's shared encode-once packets; an
+        # H.264-only browser gets the fallback (its slot re-encodes decoded frames)
+        assert set(await page.evaluate(RECEIVED_CODECS)) == {"video/H264" if h264_only else "video/VP8"}
 
         received = await host.wait_frames(browser_pid, "video", 10, within=20)
         sent = await page.evaluate("window.__room.sent")

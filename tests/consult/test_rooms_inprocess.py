@@ -4,6 +4,7 @@ release of everything (peer connections, fan-out tasks, sinks, recorder files) w
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -111,3 +112,140 @@ async def test_release_leaves_nothing(harness: Harness) -> None:
             break
         await asyncio.sleep(0.1)
     assert not left, f"tasks left: {left}"
+    encoders = [t.name for t in threading.enumerate() if t.name.startswith("consult-vp8")]
+    assert not encoders, f"shared encoder threads left: {encoders}"
+
+
+# -- encode once per source (shared_encoder.py) -------------------------------------------------------------
+
+THIRD = RoomUser(uuid.uuid4(), "技师")
+
+
+async def _enter(h: Harness, host: RoomClient, user: RoomUser) -> RoomClient:
+    c = h.connect(user)
+    assert (await c.join())["type"] == "waiting"
+    lobby = await host.wait_for("lobby", lambda m: any(w["user_id"] == str(user.user_id) for w in m["waiting"]))
+    await host.admit(next(w["participant_id"] for w in lobby["waiting"] if w["user_id"] == str(user.user_id)))
+    await c.wait_for("admitted")
+    await c.start_media()
+    return c
+
+
+def _video_source(h: Harness, participant_id: str) -> Any:
+    return h.room.participants[participant_id].sources["video"]
+
+
+async def test_vp8_slots_share_one_encoder_per_source(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    host, guest = await _two_in_room(harness)
+    assert host.participant_id and guest.participant_id
+    await guest.wait_frames(host.participant_id, "video", 5)
+    # a late joiner gets a decodable picture: its slot starts at a keyframe made for it
+    source = _video_source(harness, host.participant_id)
+    assert source.encoder is not None
+    await asyncio.sleep(1.0)
+    keyframes_before = source.encoder.keyframes
+    third = await _enter(harness, host, THIRD)
+    await third.wait_frames(host.participant_id, "video", 10)
+    assert source.encoder.keyframes > keyframes_before
+
+    # every video slot negotiated VP8 and is in packet mode; one encoder per source feeds both receivers
+    for p in harness.room.admitted:
+        assert all(s.tracks["video"].packets for s in p.slots)
+    slots = [s.tracks["video"] for p in harness.room.admitted for s in p.slots
+             if s.participant_id == host.participant_id]
+    assert len(slots) == 2 and all(s.source is source for s in slots)
+    sources = [_video_source(harness, p.participant_id) for p in harness.room.admitted]
+    packed: list[int] = []
+    original_pack = Vp8Encoder.pack
+
+    def pack(self: Vp8Encoder, packet: Any) -> Any:  # a sender sending a shared packet (clients send frames)
+        packed.append(1)
+        return original_pack(self, packet)
+
+    monkeypatch.setattr(Vp8Encoder, "pack", pack)
+    encoded0 = sum(s.encoder.frames_encoded for s in sources)
+    await asyncio.sleep(2.0)
+    encoded = sum(s.encoder.frames_encoded for s in sources) - encoded0
+    assert encoded > 10
+    # each source has 2 receivers: every shared encode is sent (packetized, not encoded) by 2 senders
+    assert len(packed) > 1.6 * encoded, (len(packed), encoded)
+    assert third.from_participant(guest.participant_id or "", "video").frames > 0
+    for c in (host, guest, third):
+        await c.close()
+
+
+async def test_encode_once_off_is_the_old_path(tmp_path: Path) -> None:
+    offer_host_addresses(["127.0.0.1"])
+    h = Harness(tmp_path)
+    h.room.services.settings = RoomSettings(ice_servers=[], encode_once=False)
+    try:
+        host, guest = await _two_in_room(h)
+        assert host.participant_id
+        await guest.wait_frames(host.participant_id, "video", 5)
+        assert _video_source(h, host.participant_id).encoder is None
+        assert not any(s.tracks["video"].packets for p in h.room.admitted for s in p.slots)
+        await host.close()
+        await guest.close()
+    finally:
+        async with h.room.lock:
+            await h.room.release()
+        for t in h.servers:
+            t.cancel()
+        await asyncio.gather(*h.servers, return_exceptions=True)
+
+
+async def test_packet_slot_waits_for_keyframes_and_drops_a_backlog() -> None:
+    from av.packet import Packet
+
+    from services.consult.rooms.media import PACKET_BUFFER, SinkTrack
+
+    asked: list[bool] = []
+
+    class Source:
+        def request_keyframe(self) -> None:
+            asked.append(True)
+
+        def detach(self, sink: SinkTrack) -> None:
+            pass
+
+    sink = SinkTrack("video")
+    sink.use_packets()
+    sink.source = Source()  # type: ignore[assignment]
+    sink.push_packet(Packet(b"\x01delta"), False)
+    assert sink.frames_in == 0  # nothing before the first keyframe
+    sink.push_packet(Packet(b"\x00key"), True)
+    for _ in range(PACKET_BUFFER - 1):
+        sink.push_packet(Packet(b"\x01delta"), False)
+    assert sink.frames_in == PACKET_BUFFER and not asked
+    sink.push_packet(Packet(b"\x01delta"), False)  # the sender fell behind
+    assert sink.packets_dropped == PACKET_BUFFER and asked
+    sink.push_packet(Packet(b"\x01delta"), False)
+    assert sink.frames_in == PACKET_BUFFER  # waits for the keyframe it asked for
+    sink.push_packet(Packet(b"\x00key"), True)
+    got = await sink.recv()
+    assert isinstance(got, Packet) and bytes(got) == b"\x00key"
+    sink.source = None
+    sink.stop()
+
+
+async def test_pli_reaches_the_shared_encoder() -> None:
+    """forward_keyframe_requests relies on aiortc's RTCRtpSender calling self._send_keyframe() for a PLI or
+    FIR (no public hook): this fails if aiortc changes that."""
+    from aiortc import RTCRtpSender
+    from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
+
+    from services.consult.rooms.shared_encoder import forward_keyframe_requests
+
+    class Transport:
+        state = "new"
+
+    asked: list[int] = []
+    sender = RTCRtpSender("video", Transport())  # type: ignore[arg-type]
+    other = RTCRtpSender("video", Transport())  # type: ignore[arg-type]
+    forward_keyframe_requests(sender, lambda: asked.append(1))
+    for fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+        await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=fmt, ssrc=1, media_ssrc=sender._ssrc))
+    await other._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=other._ssrc))
+    assert asked == [1, 1]  # this instance only

@@ -8,6 +8,10 @@ connection) without touching the sender; the sender never sees its track end.
 aiortc's MediaRelay is not used: its proxies cannot be moved to another source, a stopped proxy leaves a
 pending ``recv()`` waiting forever (a sender's loop would hang on it), and its reader task runs until the
 source ends; here every task belongs to the room and is cancelled with it.
+
+Encode once per source (``CONSULT_ENCODE_ONCE``, shared_encoder.py): a video slot whose sender negotiated VP8
+is put in packet mode (:meth:`SinkTrack.use_packets`); its source then encodes each frame once and every such
+slot gets the same packet. Other slots and recorders get decoded frames.
 """
 
 from __future__ import annotations
@@ -16,14 +20,21 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.audio.frame import AudioFrame
+from av.packet import Packet
 from av.video.frame import VideoFrame
+
+from services.consult.rooms.shared_encoder import SharedEncoder
 
 log = logging.getLogger("telehealth.consult.rooms")
 
 Frame = AudioFrame | VideoFrame
+# Packets a slot in packet mode keeps; a sender further behind than this drops them all and waits for the
+# keyframe it asks for (a gap in a VP8 inter-frame stream cannot be decoded).
+PACKET_BUFFER = 30
 
 
 class SinkTrack(MediaStreamTrack):
@@ -36,10 +47,44 @@ class SinkTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self.ends_with_source = ends_with_source
-        self._frames: deque[Frame] = deque(maxlen=buffer or (2 if kind == "video" else 10))
+        self._frames: deque[Frame | Packet[Any]] = deque(maxlen=buffer or (2 if kind == "video" else 10))
         self._ready = asyncio.Event()
         self.source: Fanout | None = None
         self.frames_in = 0
+        self.packets = False  # packet mode: gets its source's shared VP8 packets (use_packets)
+        self.packets_dropped = 0
+        self._need_keyframe = True
+
+    def use_packets(self) -> None:
+        """From now on take encoded VP8 packets from the source's shared encoder instead of frames."""
+        self.packets = True
+        self._frames = deque()
+        self._need_keyframe = True
+
+    def restart_stream(self) -> None:
+        """New content (attached to a source): nothing of the previous stream; wait for a keyframe."""
+        self._frames.clear()
+        self._need_keyframe = True
+        self.request_keyframe()
+
+    def request_keyframe(self) -> None:
+        if self.source is not None:
+            self.source.request_keyframe()
+
+    def push_packet(self, packet: Packet[Any], keyframe: bool) -> None:
+        if self._need_keyframe and not keyframe:
+            return
+        if len(self._frames) >= PACKET_BUFFER:  # the sender fell behind: drop the backlog, restart at a keyframe
+            self.packets_dropped += len(self._frames)
+            self._frames.clear()
+            if not keyframe:
+                self._need_keyframe = True
+                self.request_keyframe()
+                return
+        self._need_keyframe = False
+        self._frames.append(packet)
+        self.frames_in += 1
+        self._ready.set()
 
     def push(self, frame: Frame) -> None:
         self._frames.append(frame)
@@ -51,7 +96,7 @@ class SinkTrack(MediaStreamTrack):
         if self.ends_with_source:
             self.stop()
 
-    async def recv(self) -> Frame:
+    async def recv(self) -> Frame | Packet[Any]:
         while not self._frames:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -77,6 +122,7 @@ class Fanout:
         self.sinks: set[SinkTrack] = set()
         self.frames = 0
         self.ended = asyncio.Event()
+        self.encoder: SharedEncoder | None = None  # created when a slot in packet mode is first attached
         self._task = asyncio.create_task(self._run(), name=f"consult-room-fanout-{owner}-{track.kind}")
 
     def attach(self, sink: SinkTrack) -> None:
@@ -84,6 +130,17 @@ class Fanout:
             sink.source.detach(sink)
         sink.source = self
         self.sinks.add(sink)
+        if sink.packets and self.kind == "video":
+            if self.encoder is None:
+                self.encoder = SharedEncoder(self.owner, self._packet_sinks)
+            sink.restart_stream()
+
+    def request_keyframe(self) -> None:
+        if self.encoder is not None:
+            self.encoder.request_keyframe()
+
+    def _packet_sinks(self) -> list[SinkTrack]:
+        return [s for s in self.sinks if s.packets]
 
     def detach(self, sink: SinkTrack) -> None:
         self.sinks.discard(sink)
@@ -97,8 +154,14 @@ class Fanout:
                 self.frames += 1
                 if not isinstance(frame, AudioFrame | VideoFrame):
                     continue
+                encode = False
                 for sink in tuple(self.sinks):
-                    sink.push(frame)
+                    if sink.packets:
+                        encode = True
+                    else:
+                        sink.push(frame)
+                if encode and self.encoder is not None and isinstance(frame, VideoFrame):
+                    self.encoder.submit(frame)
         except MediaStreamError:
             pass
         finally:
@@ -108,7 +171,10 @@ class Fanout:
                 sink.source_ended()
 
     async def close(self) -> None:
-        """Stop reading; sinks are detached (a recorder's input ends)."""
+        """Stop reading; sinks are detached (a recorder's input ends); the shared encoder is closed."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._task
+        encoder, self.encoder = self.encoder, None
+        if encoder is not None:
+            await encoder.close()

@@ -26,6 +26,7 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 from av.audio.frame import AudioFrame
+from av.packet import Packet
 from av.video.frame import VideoFrame
 
 from common.storage import ObjectStore
@@ -78,6 +79,8 @@ class TrackRecorder:
                     frame = await self.sink.recv()
                 except MediaStreamError:
                     break
+                if isinstance(frame, Packet):  # a recorder's input is never in packet mode
+                    continue
                 for own in self._copy(frame):
                     await asyncio.to_thread(self._encode, own)
         finally:

@@ -33,6 +33,7 @@ from services.consult.rooms.recording import (
     SaveRows,
 )
 from services.consult.rooms.settings import RoomSettings
+from services.consult.rooms.shared_encoder import forward_keyframe_requests, negotiated_codecs, prefer_vp8
 
 log = logging.getLogger("telehealth.consult.rooms")
 
@@ -223,6 +224,9 @@ class Room:
 
         pc = RTCPeerConnection(rtc_configuration(self.services.settings.ice_servers))
         p.pc = pc
+        encode_once = self.services.settings.encode_once
+        if encode_once:
+            prefer_vp8(pc, description)
         wanted = dict(own)
 
         @pc.on("track")
@@ -253,6 +257,11 @@ class Room:
                 p.slots.append(slot)
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
+            codecs = negotiated_codecs(pc.localDescription.sdp) if encode_once else {}
+            for slot in p.slots:  # VP8 senders send their source's shared packets (shared_encoder.py)
+                if "video" in slot.tracks and codecs.get(slot.mids["video"]) == "video/vp8":
+                    slot.tracks["video"].use_packets()
+                    forward_keyframe_requests(slot.senders["video"], slot.tracks["video"].request_keyframe)
         except RoomError:
             raise
         except Exception as exc:

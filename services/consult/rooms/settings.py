@@ -29,6 +29,9 @@ class RoomSettings(ServiceSettings):
     room_max_participants: int = 4
     # A room nobody is in is closed (and releases everything) after this long.
     room_idle_seconds: float = 60.0
+    # Encode once per source: one VP8 encoder per received video track, its packets sent by every receive slot
+    # whose sender negotiated VP8 (others re-encode decoded frames, as with false). docs/consult.md, Fan-out.
+    encode_once: bool = True
     # Temporary recording files (default: <TH_VAR_DIR>/consult-recordings); uploaded, then removed.
     recording_dir: Path | None = None
     # Object-store key prefix of uploaded recordings.
