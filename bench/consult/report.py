@@ -53,11 +53,11 @@ def render(result: dict[str, Any]) -> str:
         f"Run {result['started']} → {result['finished']} (`{result['command'].strip()}`; `make bench-consult` runs "
         "the same with a 2-minute soak).",
         f"Machine: {m['cpu']}, {m['cores']} cores shared by the consult service, the gateway, PostgreSQL, Redis, "
-        f"the three participant processes and the load client — **and by other helpers' test runs at the same "
-        f"time**; Python {m['python']}, Linux {m['kernel']}.",
+        f"the three participant processes and the load client (anything else running shows in the load "
+        f"average); Python {m['python']}, Linux {m['kernel']}.",
         f"Load average (1/5/15 min) before: {lb[0]} / {lb[1]} / {lb[2]}; after: {la[0]} / {la[1]} / {la[2]}. "
-        "On 2 cores that means many more runnable threads than cores: real-time media suffers first (see "
-        "\"why\" below). Compare rows of this run, not runs of different days.",
+        "On 2 cores that means more runnable threads than cores: real-time media suffers first (the event "
+        "loop's wait for a CPU is shown below). Compare rows of this run, not runs of different days.",
         "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
         "",
         PEERS,
