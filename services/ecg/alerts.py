@@ -29,6 +29,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 
+from common import alert_feed
 from common.audit import AuditEntry, write
 from common.auth import Principal, Role
 from common.db import Database
@@ -59,7 +60,7 @@ def _rank(code: str) -> int:
 
 
 def channel(facility_id: UUID, settings: EcgSettings | None = None) -> str:
-    return f"{(settings or ecg_settings()).alert_channel_prefix}{facility_id}"
+    return alert_feed.channel((settings or ecg_settings()).alert_channel_prefix, facility_id)
 
 
 def alert_values(
@@ -145,7 +146,8 @@ def for_viewer(alert: Alert, principal: Principal) -> Alert:
 
 async def publish(redis: aioredis.Redis, alert: Alert, kind: str = "alert") -> int:
     """Publish on the owner facility's channel; the number of subscribers that got it."""
-    return int(await redis.publish(channel(alert.facility_id), wire(alert, kind)))
+    return await alert_feed.publish(redis, ecg_settings().alert_channel_prefix, alert.facility_id,
+                                    wire(alert, kind))
 
 
 async def deliver_pending(db: Database, redis: aioredis.Redis, principal: Principal, recording_id: UUID) -> None:
@@ -267,21 +269,6 @@ async def feed(redis: aioredis.Redis, principal: Principal) -> AsyncIterator[Pub
     """A subscription to the alert channels of every facility the caller may see (subscribed on entry);
     pass each message through :func:`personalise` before sending it on."""
     require_viewer(principal)
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(*(channel(f) for f in sorted(principal.visible_facility_ids, key=str)))
-    try:
+    async with alert_feed.subscription(redis, ecg_settings().alert_channel_prefix,
+                                       principal.visible_facility_ids) as pubsub:
         yield pubsub
-    finally:
-        try:
-            await pubsub.unsubscribe()
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-async def next_message(pubsub: PubSub, wait_seconds: float) -> bytes | None:
-    """The next published alert message, or None after ``wait_seconds`` of quiet."""
-    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait_seconds)
-    if message is None:
-        return None
-    data = message.get("data")
-    return bytes(data) if isinstance(data, bytes | bytearray) else None

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from uuid import UUID
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
-from starlette.websockets import WebSocketDisconnect
 
+from common import alert_feed
 from common.auth import Principal, current_principal
 from common.db import Database
 from common.errors import AppError
@@ -72,34 +70,10 @@ async def alerts_ws(ws: WebSocket) -> None:
     await duty.remember_reading_centre(ws.app.state.db, principal)  # keep the reading-centre mapping fresh
     async with alerts.feed(redis, principal) as pubsub:  # subscribed before the snapshot: no gap
         await ws.accept(subprotocol=subprotocol)
-        snapshot = await alerts.list_alerts(ws.app.state.db, principal)
-        await ws.send_text(orjson.dumps({"type": "snapshot",
-                                         "alerts": [a.model_dump(mode="json") for a in snapshot]}).decode())
-        closed = asyncio.create_task(_until_closed(ws))
-        quiet = 0.0
-        try:
-            while not closed.done():
-                message = await alerts.next_message(pubsub, 1.0)
-                mine = alerts.personalise(message, principal) if message else None
-                if mine:
-                    quiet = 0.0
-                    await ws.send_text(mine.decode())
-                    continue
-                quiet += 1.0
-                if quiet >= HEARTBEAT_SECONDS:
-                    quiet = 0.0
-                    await ws.send_text('{"type":"heartbeat"}')
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            closed.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await closed
 
+        async def snapshot() -> str:
+            items = await alerts.list_alerts(ws.app.state.db, principal)
+            return orjson.dumps({"type": "snapshot", "alerts": [a.model_dump(mode="json") for a in items]}).decode()
 
-async def _until_closed(ws: WebSocket) -> None:
-    """Read (and ignore) what the client sends until it goes away."""
-    while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return
+        await alert_feed.serve(ws, pubsub, snapshot, lambda message: alerts.personalise(message, principal),
+                               HEARTBEAT_SECONDS)
