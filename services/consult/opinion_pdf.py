@@ -8,19 +8,15 @@ reference only (the consult record around it carries the identity).
 
 from __future__ import annotations
 
-import io
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from common.fonts import cjk_font
+from common.text_pdf import Line, render_lines, wrap
 
-PAGE_W, PAGE_H = 210.0, 297.0  # mm
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 TITLE_ZH, TITLE_EN = "远程会诊意见书", "Remote Consultation Opinion"
-LINE_UNITS = 92  # half-width characters per line at 10 pt
 URGENCY = {"emergency": "急诊 emergency", "urgent": "加急 urgent", "routine": "普通 routine"}
 SEX = {"male": "男 male", "female": "女 female", "other": "其他 other", "unknown": "未知 unknown"}
 
@@ -59,23 +55,6 @@ def _local(t: datetime | None) -> str:
     return t.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S") if t else "—"
 
 
-def wrap(text: str, units: int = LINE_UNITS) -> list[str]:
-    """Lines of at most ``units`` half-width cells (CJK characters count two), keeping the text's newlines."""
-    out: list[str] = []
-    for para in text.splitlines() or [""]:
-        line, width = "", 0
-        for ch in para:
-            w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-            if width + w > units:
-                out.append(line)
-                line, width = "", 0
-            line += ch
-            width += w
-        out.append(line)
-    return out
-
-
-Line = tuple[str, float, bool]
 
 
 def _section(title: str, text: str) -> list[Line]:
@@ -122,33 +101,6 @@ def lines(doc: OpinionDocument) -> list[Line]:
 
 def render_pdf(doc: OpinionDocument, font_path: str | None = None) -> bytes:
     """The opinion as PDF bytes (as many A4 pages as the text needs)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-
-    _, family = cjk_font(font_path, "CONSULT_CJK_FONT")
-    matplotlib.rcParams["pdf.fonttype"] = 3  # Type 3 subsets: the CJK fonts are CFF, not TrueType
-    matplotlib.rcParams["font.family"] = [family, "DejaVu Sans"]
-    pages: list[list[tuple[str, float, bool, float]]] = [[]]
-    y = PAGE_H - 20.0
-    for text, size, bold in lines(doc):
-        step = size * 0.3528 * 1.45  # points to mm, with leading
-        if y - step < 20.0:
-            pages.append([])
-            y = PAGE_H - 20.0
-        y -= step
-        pages[-1].append((text, size, bold, y))
-    out = io.BytesIO()
-    meta = {"Title": f"{TITLE_ZH} {TITLE_EN}", "Creator": "telehealth consult cloud", "CreationDate": None}
-    with PdfPages(out, metadata=meta) as pdf:
-        for n, page in enumerate(pages, start=1):
-            fig = Figure(figsize=(PAGE_W / 25.4, PAGE_H / 25.4))
-            for text, size, bold, y_mm in page:
-                if text:
-                    fig.text(18.0 / PAGE_W, y_mm / PAGE_H, text, fontsize=size, weight="bold" if bold else "normal")
-            fig.text(0.5, 0.02, f"{TITLE_ZH} {TITLE_EN} · {doc.consult_id} · {n}/{len(pages)}", ha="center",
-                     fontsize=7, color="#555555")
-            pdf.savefig(fig)
-    return out.getvalue()
+    return render_lines(lines(doc), title=f"{TITLE_ZH} {TITLE_EN}", creator="telehealth consult cloud",
+                        footer=lambda n, pages: f"{TITLE_ZH} {TITLE_EN} · {doc.consult_id} · {n}/{pages}",
+                        font_path=font_path, font_env="CONSULT_CJK_FONT")

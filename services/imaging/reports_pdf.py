@@ -3,20 +3,16 @@ content hash, addenda. Drawn with matplotlib; Chinese needs a CJK font (common/f
 
 from __future__ import annotations
 
-import io
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from common.fonts import cjk_font
+from common.text_pdf import render_lines, wrap
 from services.imaging.reading_templates import by_key
 
-PAGE_W, PAGE_H = 210.0, 297.0  # mm
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 TITLE_EN = "Imaging Report"
-LINE_UNITS = 92  # half-width characters per line at 10 pt
 
 
 @dataclass
@@ -46,22 +42,6 @@ class ImagingReportDocument:
 
 def _local(t: datetime) -> str:
     return t.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def wrap(text: str, units: int = LINE_UNITS) -> list[str]:
-    """Lines of at most ``units`` half-width cells (CJK characters count two), keeping the text's newlines."""
-    out: list[str] = []
-    for para in text.splitlines() or [""]:
-        line, width = "", 0
-        for ch in para:
-            w = 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-            if width + w > units:
-                out.append(line)
-                line, width = "", 0
-            line += ch
-            width += w
-        out.append(line)
-    return out
 
 
 def _lines(doc: ImagingReportDocument) -> list[tuple[str, float, bool]]:
@@ -96,33 +76,6 @@ def _lines(doc: ImagingReportDocument) -> list[tuple[str, float, bool]]:
 
 def render_pdf(doc: ImagingReportDocument, font_path: str | None = None) -> bytes:
     """The report as PDF bytes (as many A4 pages as the text needs)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.backends.backend_pdf import PdfPages
-    from matplotlib.figure import Figure
-
-    _, family = cjk_font(font_path, "IMAGING_CJK_FONT")
-    matplotlib.rcParams["pdf.fonttype"] = 3  # Type 3 subsets: the CJK fonts are CFF, not TrueType
-    matplotlib.rcParams["font.family"] = [family, "DejaVu Sans"]
-    pages: list[list[tuple[str, float, bool, float]]] = [[]]
-    y = PAGE_H - 20.0
-    for text, size, bold in _lines(doc):
-        step = size * 0.3528 * 1.45  # points to mm, with leading
-        if y - step < 20.0:
-            pages.append([])
-            y = PAGE_H - 20.0
-        y -= step
-        pages[-1].append((text, size, bold, y))
-    out = io.BytesIO()
-    meta = {"Title": f"{doc.title} {TITLE_EN}", "Creator": "telehealth imaging cloud", "CreationDate": None}
-    with PdfPages(out, metadata=meta) as pdf:
-        for n, page in enumerate(pages, start=1):
-            fig = Figure(figsize=(PAGE_W / 25.4, PAGE_H / 25.4))
-            for text, size, bold, y_mm in page:
-                if text:
-                    fig.text(18.0 / PAGE_W, y_mm / PAGE_H, text, fontsize=size, weight="bold" if bold else "normal")
-            fig.text(0.5, 0.02, f"{doc.title} {TITLE_EN} · {n}/{len(pages)}", ha="center", fontsize=7,
-                     color="#555555")
-            pdf.savefig(fig)
-    return out.getvalue()
+    return render_lines(_lines(doc), title=f"{doc.title} {TITLE_EN}", creator="telehealth imaging cloud",
+                        footer=lambda n, pages: f"{doc.title} {TITLE_EN} · {n}/{pages}",
+                        font_path=font_path, font_env="IMAGING_CJK_FONT")
