@@ -361,8 +361,11 @@ def test_zip_multiframe_and_compressed(new_page: Page, chromium, platform: Platf
     viewport = page.get_by_test_id("imaging-viewport")
     series = page.get_by_test_id("imaging-series")
     expect(series).to_have_count(4)
+    # the series that opens by default settles first, so choosing the MR is not raced by it
+    expect(viewport).to_have_attribute("data-ready", "true", timeout=60_000)
     mr = page.locator("[data-testid='imaging-series']", has_text="MR")
     mr.click()
+    expect(mr).to_have_attribute("aria-pressed", "true")
     expect(viewport).to_have_attribute("data-count", "10", timeout=30_000)
     expect(viewport).to_have_attribute("data-ready", "true", timeout=60_000)
     expect(page.get_by_test_id("imaging-slice-position")).to_have_text("帧 1/10")
